@@ -1,0 +1,61 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace heartbeat_exporter {
+
+// Static labels added to every series of a process, e.g. {"team": "payments"}.
+using Labels = std::map<std::string, std::string>;
+
+inline constexpr double kDefaultTimeoutSeconds = 60;
+
+// One monitored process, configured by name or discovered in a heartbeat folder.
+struct ProcessConfig {
+  std::string key;                      // the `process` label
+  std::filesystem::path heartbeat_path; // absolute
+  double timeout_seconds = kDefaultTimeoutSeconds;
+  bool check_pid = true;
+  Labels labels;
+};
+
+// A folder whose *.json files are each one process, keyed by file name without ".json".
+struct HeartbeatDirConfig {
+  std::filesystem::path path;  // absolute
+  double timeout_seconds = kDefaultTimeoutSeconds;
+  bool check_pid = true;
+  Labels labels;
+};
+
+struct Config {
+  std::filesystem::path file;  // where it was loaded from
+  double default_timeout_seconds = kDefaultTimeoutSeconds;
+  std::vector<ProcessConfig> processes;  // in key order
+  std::vector<HeartbeatDirConfig> heartbeat_dirs;  // in file order
+};
+
+// Exactly one of config and error is set. error is one line:
+//   <file>: <field path>: <what is wrong>
+// e.g. "/etc/heartbeat_exporter/config.json: processes.my_server.timeout_secs: unknown field".
+struct ConfigResult {
+  std::optional<Config> config;
+  std::string error;
+};
+
+// Reads and validates a config file. Relative heartbeat paths resolve against the file's folder.
+// Never throws.
+ConfigResult load_config(const std::filesystem::path& file);
+
+// The validation part of load_config, for text already in memory. `file` is used in messages
+// and to resolve relative paths.
+ConfigResult parse_config(std::string_view json, const std::filesystem::path& file);
+
+// Prometheus label name rules, plus the names this exporter reserves (`process`, `state`) and
+// the `__` prefix that Prometheus reserves.
+bool is_valid_static_label_name(std::string_view name);
+
+}  // namespace heartbeat_exporter

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "heartbeat_exporter/config.h"
+
+namespace heartbeat_exporter {
+
+struct Discovery {
+  std::vector<ProcessConfig> processes;  // sorted by key, keys unique
+  std::vector<std::string> errors;       // one line per folder that could not be listed
+};
+
+// Lists the processes to check on this scrape: every configured process, plus every *.json file
+// directly in each heartbeat folder (names starting with "." are writers' temp files and are
+// skipped). A configured process wins over a discovered file with the same key, and an earlier
+// folder wins over a later one. Folders are listed afresh on every call; nothing is cached.
+Discovery discover_processes(const Config& config);
+
+}  // namespace heartbeat_exporter

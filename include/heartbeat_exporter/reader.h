@@ -1,0 +1,77 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "heartbeat_exporter/timestamp.h"
+
+namespace heartbeat_exporter {
+
+// A heartbeat file larger than this is not read: heartbeats are about 150 bytes, and a bound
+// keeps one hostile file from costing the scrape its memory or time.
+inline constexpr std::size_t kMaxHeartbeatBytes = 64 * 1024;
+
+// The pid range Linux can hand out (PID_MAX_LIMIT on 64-bit).
+inline constexpr std::int64_t kMaxPid = 4194304;
+
+// One valid heartbeat, as a monitored process wrote it.
+struct HeartbeatData {
+  std::optional<std::string> process_key;
+  std::int64_t pid = 0;
+  Timestamp timestamp{};
+  std::string status;
+  std::optional<std::uint64_t> iteration;
+};
+
+// Why a heartbeat could not be read. Each value has a stable snake_case name (to_string) that is
+// used as the `reason` label of heartbeat_exporter_read_errors_total.
+enum class ReadError {
+  kMissing,           // the file does not exist
+  kUnreadable,        // open/read failed (permissions, I/O error, ...)
+  kNotRegularFile,    // FIFO, device, socket, directory
+  kTooLarge,          // larger than kMaxHeartbeatBytes
+  kInvalidJson,       // not well-formed JSON
+  kNotObject,         // well-formed, but the top level is not an object
+  kMissingField,      // pid, timestamp or status is absent
+  kInvalidField,      // a field has the wrong type or is out of range, or appears twice
+  kInvalidTimestamp,  // timestamp is a string but not one parse_timestamp accepts
+};
+
+inline constexpr ReadError kAllReadErrors[] = {
+    ReadError::kMissing,     ReadError::kUnreadable,   ReadError::kNotRegularFile,
+    ReadError::kTooLarge,    ReadError::kInvalidJson,  ReadError::kNotObject,
+    ReadError::kMissingField, ReadError::kInvalidField, ReadError::kInvalidTimestamp,
+};
+
+std::string_view to_string(ReadError error);
+
+struct ReadFailure {
+  ReadError reason;
+  std::string message;  // for people: what was wrong, e.g. "field \"pid\": expected an integer"
+};
+
+// Exactly one of heartbeat and failure is set.
+struct ReadResult {
+  std::optional<HeartbeatData> heartbeat;
+  std::optional<ReadFailure> failure;
+
+  static ReadResult success(HeartbeatData data) { return {std::move(data), std::nullopt}; }
+  static ReadResult fail(ReadError reason, std::string message) {
+    return {std::nullopt, ReadFailure{reason, std::move(message)}};
+  }
+  bool ok() const { return heartbeat.has_value(); }
+};
+
+// Reads and validates one heartbeat file. Never blocks on a FIFO, never reads more than
+// kMaxHeartbeatBytes, never throws: every problem becomes a ReadFailure.
+ReadResult read_heartbeat(const std::filesystem::path& path);
+
+// Validates heartbeat JSON that is already in memory (the part of read_heartbeat after I/O).
+// Any nesting depth is safe: parsing is iterative.
+ReadResult parse_heartbeat(std::string_view json);
+
+}  // namespace heartbeat_exporter
