@@ -1,1 +1,269 @@
-// placeholder: being written
+#include "heartbeat_exporter/reader.h"
+
+#include <fcntl.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+namespace heartbeat_exporter {
+namespace {
+
+// Iterative parsing keeps the call stack flat however deep a hostile file nests, and the
+// default MemoryPoolAllocator frees the whole tree at once instead of recursing through it.
+constexpr unsigned kParseFlags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string quoted(const std::filesystem::path& path) { return "\"" + path.string() + "\""; }
+
+// std::strerror may share a static buffer between threads; error_code's message does not.
+std::string error_text(int error) { return std::generic_category().message(error); }
+
+std::string field_message(std::string_view field, std::string_view problem) {
+  return "field \"" + std::string(field) + "\": " + std::string(problem);
+}
+
+ReadResult invalid_field(std::string_view field, std::string_view problem) {
+  return ReadResult::fail(ReadError::kInvalidField, field_message(field, problem));
+}
+
+ReadResult open_failure(const std::filesystem::path& path, int error) {
+  const std::string message = "opening heartbeat file " + quoted(path) + ": " + error_text(error);
+  // ENOTDIR means a parent is a regular file, so the heartbeat cannot exist either.
+  if (error == ENOENT || error == ENOTDIR) return ReadResult::fail(ReadError::kMissing, message);
+  return ReadResult::fail(ReadError::kUnreadable, message);
+}
+
+ReadResult too_large(const std::filesystem::path& path) {
+  return ReadResult::fail(ReadError::kTooLarge, "heartbeat file " + quoted(path) +
+                                                    " is larger than " +
+                                                    std::to_string(kMaxHeartbeatBytes) + " bytes");
+}
+
+struct BoundedRead {
+  std::string content;
+  int error = 0;  // errno of a failed read(), 0 on success
+};
+
+// Reads until EOF but never more than limit + 1 bytes, so that a file which grew after fstat is
+// still caught as too large. Starts from the size fstat saw to avoid touching 64 KiB per file.
+BoundedRead read_bounded(int fd, std::size_t expected_size, std::size_t limit) {
+  BoundedRead result;
+  std::string& buffer = result.content;
+  buffer.resize(std::min(expected_size, limit) + 1);
+  std::size_t total = 0;
+  while (true) {
+    if (total == buffer.size()) {
+      if (buffer.size() > limit) break;
+      buffer.resize(limit + 1);
+    }
+    const ssize_t got = ::read(fd, buffer.data() + total, buffer.size() - total);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      result.error = errno;
+      break;
+    }
+    if (got == 0) break;
+    total += static_cast<std::size_t>(got);
+  }
+  buffer.resize(total);
+  return result;
+}
+
+struct KnownFields {
+  const rapidjson::Value* pid = nullptr;
+  const rapidjson::Value* timestamp = nullptr;
+  const rapidjson::Value* status = nullptr;
+  const rapidjson::Value* process_key = nullptr;
+  const rapidjson::Value* iteration = nullptr;
+  std::optional<std::string> duplicate;  // a known field that appears twice
+};
+
+KnownFields collect_fields(const rapidjson::Value& object) {
+  KnownFields fields;
+  for (const auto& member : object.GetObject()) {
+    const std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    const rapidjson::Value** slot = name == "pid"           ? &fields.pid
+                                    : name == "timestamp"   ? &fields.timestamp
+                                    : name == "status"      ? &fields.status
+                                    : name == "process_key" ? &fields.process_key
+                                    : name == "iteration"   ? &fields.iteration
+                                                            : nullptr;
+    // Unknown fields are skipped so that newer writers can add some without breaking readers.
+    if (slot == nullptr) continue;
+    // Which of two pids was meant would be a guess, so a repeated field is an error.
+    if (*slot != nullptr) {
+      fields.duplicate = std::string(name);
+      return fields;
+    }
+    *slot = &member.value;
+  }
+  return fields;
+}
+
+// Echoes file content in a message, cut short so that a hostile file cannot flood the log.
+std::string excerpt(std::string_view text) {
+  constexpr std::size_t kMaxExcerpt = 64;
+  if (text.size() <= kMaxExcerpt) return std::string(text);
+  return std::string(text.substr(0, kMaxExcerpt)) + "...";
+}
+
+std::string string_of(const rapidjson::Value& value) {
+  return std::string(value.GetString(), value.GetStringLength());
+}
+
+ReadResult missing_field(std::string_view field) {
+  return ReadResult::fail(ReadError::kMissingField, field_message(field, "missing"));
+}
+
+std::string pid_out_of_range(std::string_view pid) {
+  return std::string(pid) + " is outside 1.." + std::to_string(kMaxPid);
+}
+
+ReadResult validate_heartbeat(const rapidjson::Value& object) {
+  const KnownFields fields = collect_fields(object);
+  if (fields.duplicate) return invalid_field(*fields.duplicate, "duplicate field");
+  if (fields.pid == nullptr) return missing_field("pid");
+  if (fields.timestamp == nullptr) return missing_field("timestamp");
+  if (fields.status == nullptr) return missing_field("status");
+
+  HeartbeatData data;
+  const rapidjson::Value& pid = *fields.pid;
+  // A whole number too big for int64 is still an integer, just not a pid.
+  if (!pid.IsInt64() && pid.IsUint64()) {
+    return invalid_field("pid", pid_out_of_range(std::to_string(pid.GetUint64())));
+  }
+  if (!pid.IsInt64()) return invalid_field("pid", "expected an integer");
+  data.pid = pid.GetInt64();
+  if (data.pid < 1 || data.pid > kMaxPid) {
+    return invalid_field("pid", pid_out_of_range(std::to_string(data.pid)));
+  }
+
+  if (!fields.timestamp->IsString()) return invalid_field("timestamp", "expected a string");
+  const std::string timestamp = string_of(*fields.timestamp);
+  const auto parsed = parse_timestamp(timestamp);
+  if (!parsed) {
+    return ReadResult::fail(
+        ReadError::kInvalidTimestamp,
+        field_message("timestamp", "\"" + excerpt(timestamp) + "\" is not an ISO 8601 timestamp"));
+  }
+  data.timestamp = *parsed;
+
+  if (!fields.status->IsString()) return invalid_field("status", "expected a string");
+  data.status = string_of(*fields.status);
+
+  if (fields.process_key != nullptr) {
+    if (!fields.process_key->IsString()) return invalid_field("process_key", "expected a string");
+    data.process_key = string_of(*fields.process_key);
+  }
+
+  if (fields.iteration != nullptr) {
+    // IsUint64 is false for negative numbers and for anything written with a fraction or an
+    // exponent, such as 1.0, so a float never passes for a counter.
+    if (!fields.iteration->IsUint64()) {
+      return invalid_field("iteration", "expected a non-negative integer");
+    }
+    data.iteration = fields.iteration->GetUint64();
+  }
+  return ReadResult::success(std::move(data));
+}
+
+}  // namespace
+
+std::string_view to_string(ReadError error) {
+  switch (error) {
+    case ReadError::kMissing:
+      return "missing";
+    case ReadError::kUnreadable:
+      return "unreadable";
+    case ReadError::kNotRegularFile:
+      return "not_regular_file";
+    case ReadError::kTooLarge:
+      return "too_large";
+    case ReadError::kInvalidJson:
+      return "invalid_json";
+    case ReadError::kNotObject:
+      return "not_object";
+    case ReadError::kMissingField:
+      return "missing_field";
+    case ReadError::kInvalidField:
+      return "invalid_field";
+    case ReadError::kInvalidTimestamp:
+      return "invalid_timestamp";
+  }
+  return "unknown";
+}
+
+ReadResult read_heartbeat(const std::filesystem::path& path) {
+  // O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer.
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) return open_failure(path, errno);
+
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) {
+    return ReadResult::fail(ReadError::kUnreadable,
+                            "inspecting heartbeat file " + quoted(path) + ": " + error_text(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return ReadResult::fail(ReadError::kNotRegularFile,
+                            "heartbeat file " + quoted(path) + " is not a regular file");
+  }
+  const auto size = static_cast<std::size_t>(info.st_size);
+  if (size > kMaxHeartbeatBytes) return too_large(path);
+
+  const BoundedRead read = read_bounded(fd.get(), size, kMaxHeartbeatBytes);
+  if (read.error != 0) {
+    return ReadResult::fail(ReadError::kUnreadable, "reading heartbeat file " + quoted(path) +
+                                                        ": " + error_text(read.error));
+  }
+  if (read.content.size() > kMaxHeartbeatBytes) {
+    return too_large(path);
+  }
+
+  ReadResult result = parse_heartbeat(read.content);
+  if (result.failure) {
+    result.failure->message = "heartbeat file " + quoted(path) + ": " + result.failure->message;
+  }
+  return result;
+}
+
+ReadResult parse_heartbeat(std::string_view json) {
+  // RapidJSON takes a NUL byte for the end of input and would ignore whatever follows it.
+  if (const auto nul = json.find('\0'); nul != std::string_view::npos) {
+    return ReadResult::fail(ReadError::kInvalidJson,
+                            "invalid JSON: NUL byte at offset " + std::to_string(nul));
+  }
+  rapidjson::Document document;
+  document.Parse<kParseFlags>(json.data(), json.size());
+  if (document.HasParseError()) {
+    return ReadResult::fail(ReadError::kInvalidJson,
+                            std::string("invalid JSON: ") +
+                                rapidjson::GetParseError_En(document.GetParseError()) +
+                                " at offset " + std::to_string(document.GetErrorOffset()));
+  }
+  if (!document.IsObject()) {
+    return ReadResult::fail(ReadError::kNotObject, "top level is not a JSON object");
+  }
+  return validate_heartbeat(document);
+}
+
+}  // namespace heartbeat_exporter

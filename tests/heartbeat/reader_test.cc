@@ -1,1 +1,450 @@
+#include "heartbeat_exporter/reader.h"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "support/temp_dir.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+using Catch::Matchers::Contains;
+using Catch::Matchers::Equals;
+using testing::TempDir;
+
+constexpr std::int64_t kTimestampMicros = 1770272249601049;  // 2026-02-05T06:17:29.601049Z
+
+// What Python's json.dumps writes for a heartbeat (", " and ": " separators).
+const std::string kPythonHeartbeat =
+    R"({"process_key": "my_server", "pid": 12345, "timestamp": "2026-02-05T06:17:29.601049+00:00", )"
+    R"("status": "running", "iteration": 42})";
+
+// A valid heartbeat with `extra` spliced in as further members, e.g. R"("x": 1)".
+std::string heartbeat_with(std::string_view extra) {
+  return R"({"pid": 12345, "timestamp": "2026-02-05T06:17:29Z", "status": "running", )" +
+         std::string(extra) + "}";
+}
+
+ReadError reason_of(const ReadResult& result) {
+  REQUIRE(result.failure.has_value());
+  return result.failure->reason;
+}
+
+std::string message_of(const ReadResult& result) {
+  REQUIRE(result.failure.has_value());
+  return result.failure->message;
+}
+
+std::string nested_arrays(std::size_t depth) {
+  return std::string(depth, '[') + std::string(depth, ']');
+}
+
+TEST_CASE("to_string gives each ReadError its stable snake_case name") {
+  CHECK(to_string(ReadError::kMissing) == "missing");
+  CHECK(to_string(ReadError::kUnreadable) == "unreadable");
+  CHECK(to_string(ReadError::kNotRegularFile) == "not_regular_file");
+  CHECK(to_string(ReadError::kTooLarge) == "too_large");
+  CHECK(to_string(ReadError::kInvalidJson) == "invalid_json");
+  CHECK(to_string(ReadError::kNotObject) == "not_object");
+  CHECK(to_string(ReadError::kMissingField) == "missing_field");
+  CHECK(to_string(ReadError::kInvalidField) == "invalid_field");
+  CHECK(to_string(ReadError::kInvalidTimestamp) == "invalid_timestamp");
+  CHECK(std::size(kAllReadErrors) == 9);
+}
+
+TEST_CASE("a heartbeat as Python's json.dumps writes it is read with every field") {
+  TempDir dir;
+  const auto result = read_heartbeat(dir.write("my_server.json", kPythonHeartbeat));
+  REQUIRE(result.ok());
+  CHECK_FALSE(result.failure.has_value());
+  const HeartbeatData& data = *result.heartbeat;
+  CHECK(data.process_key == "my_server");
+  CHECK(data.pid == 12345);
+  CHECK(data.timestamp.time_since_epoch().count() == kTimestampMicros);
+  CHECK(data.status == "running");
+  CHECK(data.iteration == std::uint64_t{42});
+}
+
+TEST_CASE("timestamps from isoformat without microseconds and from str(datetime) are read") {
+  const auto [timestamp, expected] = GENERATE(table<const char*, std::int64_t>({
+      {"2026-02-05T06:17:29+00:00", 1770272249000000},         // isoformat(), microsecond == 0
+      {"2026-02-05 06:17:29.601049+00:00", kTimestampMicros},  // str(aware datetime)
+      {"2026-02-05 06:17:29", 1770272249000000},               // str(naive datetime)
+      {"2026-02-05T06:17:29.601049", kTimestampMicros},        // naive isoformat(), taken as UTC
+      {"2026-02-05T08:17:29.601049+02:00", kTimestampMicros},  // isoformat() of a CET+1 time
+  }));
+  TempDir dir;
+  const std::string json =
+      std::string(R"({"pid": 7, "timestamp": ")") + timestamp + R"(", "status": "running"})";
+  const auto result = read_heartbeat(dir.write("a.json", json));
+  INFO(json);
+  REQUIRE(result.ok());
+  CHECK(result.heartbeat->timestamp.time_since_epoch().count() == expected);
+}
+
+TEST_CASE("optional process_key and iteration are nullopt when absent") {
+  const auto result =
+      parse_heartbeat(R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": "x"})");
+  REQUIRE(result.ok());
+  CHECK(result.heartbeat->process_key == std::nullopt);
+  CHECK(result.heartbeat->iteration == std::nullopt);
+  CHECK(result.heartbeat->status == "x");
+}
+
+TEST_CASE("unknown extra fields are ignored, even repeated or deeply nested") {
+  const auto result = parse_heartbeat(
+      heartbeat_with(R"("host": "a", "host": "b", "extra": {"nested": [1, 2, {"x": null}]})"));
+  REQUIRE(result.ok());
+  CHECK(result.heartbeat->pid == 12345);
+}
+
+TEST_CASE("a missing file is missing and the message names the path") {
+  TempDir dir;
+  const auto path = dir / "absent.json";
+  const auto result = read_heartbeat(path);
+  CHECK(reason_of(result) == ReadError::kMissing);
+  CHECK_THAT(message_of(result),
+             Equals("opening heartbeat file \"" + path.string() + "\": No such file or directory"));
+}
+
+TEST_CASE("a path below a regular file (ENOTDIR) is missing") {
+  TempDir dir;
+  dir.write("afile", "not a folder");
+  const auto result = read_heartbeat(dir / "afile" / "x.json");
+  CHECK(reason_of(result) == ReadError::kMissing);
+  CHECK_THAT(message_of(result), Contains("Not a directory"));
+}
+
+TEST_CASE("a symlink loop is unreadable with the system's error text") {
+  TempDir dir;
+  std::filesystem::create_symlink(dir / "b.json", dir / "a.json");
+  std::filesystem::create_symlink(dir / "a.json", dir / "b.json");
+  const auto result = read_heartbeat(dir / "a.json");
+  CHECK(reason_of(result) == ReadError::kUnreadable);
+  CHECK_THAT(message_of(result), Equals("opening heartbeat file \"" + (dir / "a.json").string() +
+                                        "\": Too many levels of symbolic links"));
+}
+
+// Reads `path` in a child that runs as the user "nobody", since root may read a mode-000 file.
+// Returns "<reason>: <message>" as the child saw it.
+std::string read_as_nobody(const std::filesystem::path& path) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(fds[0]);
+    std::string report;
+    if (::geteuid() == 0 &&
+        (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
+      report = "dropping privileges failed";
+    } else {
+      const auto result = read_heartbeat(path);
+      report = result.ok() ? std::string("ok")
+                           : std::string(to_string(result.failure->reason)) + ": " +
+                                 result.failure->message;
+    }
+    const auto ignored = ::write(fds[1], report.data(), report.size());
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string report;
+  char buffer[512];
+  ssize_t got = 0;
+  while ((got = ::read(fds[0], buffer, sizeof buffer)) > 0) {
+    report.append(buffer, static_cast<std::size_t>(got));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  return report;
+}
+
+TEST_CASE("a file without read permission is unreadable with the system's error text") {
+  TempDir dir;
+  const auto path = dir.write("secret.json", kPythonHeartbeat);
+  std::filesystem::permissions(dir.path(), std::filesystem::perms(0755));
+  std::filesystem::permissions(path, std::filesystem::perms::none);
+  CHECK_THAT(read_as_nobody(path), Equals("unreadable: opening heartbeat file \"" + path.string() +
+                                          "\": Permission denied"));
+}
+
+TEST_CASE("a FIFO is not_regular_file and does not block") {
+  TempDir dir;
+  const auto path = dir / "fifo.json";
+  REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+  const auto result = read_heartbeat(path);
+  CHECK(reason_of(result) == ReadError::kNotRegularFile);
+  CHECK_THAT(message_of(result),
+             Equals("heartbeat file \"" + path.string() + "\" is not a regular file"));
+}
+
+TEST_CASE("a directory is not_regular_file") {
+  TempDir dir;
+  std::filesystem::create_directory(dir / "folder.json");
+  CHECK(reason_of(read_heartbeat(dir / "folder.json")) == ReadError::kNotRegularFile);
+}
+
+TEST_CASE("a symlink to /dev/zero is not_regular_file") {
+  TempDir dir;
+  std::filesystem::create_symlink("/dev/zero", dir / "zero.json");
+  CHECK(reason_of(read_heartbeat(dir / "zero.json")) == ReadError::kNotRegularFile);
+}
+
+TEST_CASE("a symlink to a regular heartbeat file is followed") {
+  TempDir dir;
+  const auto target = dir.write("real.json", kPythonHeartbeat);
+  std::filesystem::create_symlink(target, dir / "link.json");
+  CHECK(read_heartbeat(dir / "link.json").ok());
+}
+
+TEST_CASE("a file of 64 KiB + 1 byte is too_large") {
+  TempDir dir;
+  std::string json = kPythonHeartbeat;
+  json.append(kMaxHeartbeatBytes + 1 - json.size(), ' ');
+  REQUIRE(json.size() == 65537);
+  const auto path = dir.write("big.json", json);
+  const auto result = read_heartbeat(path);
+  CHECK(reason_of(result) == ReadError::kTooLarge);
+  CHECK_THAT(message_of(result),
+             Equals("heartbeat file \"" + path.string() + "\" is larger than 65536 bytes"));
+}
+
+TEST_CASE("a valid file of exactly 64 KiB is read") {
+  TempDir dir;
+  std::string json = kPythonHeartbeat;
+  json.append(kMaxHeartbeatBytes - json.size(), ' ');
+  REQUIRE(json.size() == 65536);
+  const auto result = read_heartbeat(dir.write("full.json", json));
+  REQUIRE(result.ok());
+  CHECK(result.heartbeat->pid == 12345);
+}
+
+TEST_CASE("a file that is longer than fstat says is still bounded (procfs)") {
+  // procfs reports size 0 for files that read megabytes, like a file that grew after fstat.
+  REQUIRE(std::filesystem::exists("/proc/kallsyms"));
+  CHECK(reason_of(read_heartbeat("/proc/kallsyms")) == ReadError::kTooLarge);
+  // A short procfs file is read in full although fstat said 0 bytes.
+  const auto result = read_heartbeat("/proc/self/comm");
+  CHECK(reason_of(result) == ReadError::kInvalidJson);
+  CHECK_THAT(message_of(result), Contains("Invalid value. at offset 0"));
+}
+
+TEST_CASE("an empty file is invalid_json") {
+  TempDir dir;
+  const auto path = dir.write("empty.json", "");
+  const auto result = read_heartbeat(path);
+  CHECK(reason_of(result) == ReadError::kInvalidJson);
+  CHECK_THAT(message_of(result), Equals("heartbeat file \"" + path.string() +
+                                        "\": invalid JSON: The document is empty. at offset 0"));
+}
+
+TEST_CASE("200,000 nested arrays in a file are too_large before any parsing") {
+  TempDir dir;
+  const auto path = dir.write("deep.json", nested_arrays(200000));
+  CHECK(reason_of(read_heartbeat(path)) == ReadError::kTooLarge);
+}
+
+TEST_CASE("200,000 nested arrays parsed in memory do not overflow the stack") {
+  SECTION("balanced: well-formed JSON whose top level is an array") {
+    const auto result = parse_heartbeat(nested_arrays(200000));
+    CHECK(reason_of(result) == ReadError::kNotObject);
+    CHECK_THAT(message_of(result), Equals("top level is not a JSON object"));
+  }
+  SECTION("unclosed: invalid_json at the end of input") {
+    const auto result = parse_heartbeat(std::string(200000, '['));
+    CHECK(reason_of(result) == ReadError::kInvalidJson);
+    CHECK_THAT(message_of(result), Contains("at offset 200000"));
+  }
+}
+
+TEST_CASE("30,000 nested arrays inside 64 KiB are read from a file without overflow") {
+  TempDir dir;
+  SECTION("as the top level: not_object") {
+    const auto path = dir.write("deep.json", nested_arrays(30000));
+    CHECK(reason_of(read_heartbeat(path)) == ReadError::kNotObject);
+  }
+  SECTION("as an unknown field of a valid heartbeat: ok") {
+    const std::string json = heartbeat_with(R"("deep": )" + nested_arrays(30000));
+    REQUIRE(json.size() <= kMaxHeartbeatBytes);
+    const auto result = read_heartbeat(dir.write("deep.json", json));
+    REQUIRE(result.ok());
+    CHECK(result.heartbeat->status == "running");
+  }
+}
+
+TEST_CASE("malformed JSON is invalid_json with RapidJSON's error text and offset") {
+  const auto [json, message] = GENERATE(table<std::string, std::string>({
+      {R"({"pid": 1,)", "invalid JSON: Missing a name for object member. at offset 10"},
+      {R"({"pid": 1} x)",
+       "invalid JSON: The document root must not be followed by other values. at offset 11"},
+      {R"({'pid': 1})", "invalid JSON: Missing a name for object member. at offset 1"},
+      {R"({"pid": 01})",
+       "invalid JSON: Missing a comma or '}' after an object member. at offset 9"},
+  }));
+  INFO(json);
+  const auto result = parse_heartbeat(json);
+  CHECK(reason_of(result) == ReadError::kInvalidJson);
+  CHECK_THAT(message_of(result), Equals(message));
+}
+
+TEST_CASE("a NUL byte after the object is invalid_json, not the end of input") {
+  using namespace std::string_literals;
+  const auto result = parse_heartbeat(heartbeat_with(R"("x": 1)") + "\0garbage"s);
+  CHECK(reason_of(result) == ReadError::kInvalidJson);
+  CHECK_THAT(message_of(result), Contains("NUL byte at offset"));
+}
+
+TEST_CASE("invalid UTF-8 inside a string is invalid_json") {
+  const auto result = parse_heartbeat(heartbeat_with("\"note\": \"\xff\xfe\""));
+  CHECK(reason_of(result) == ReadError::kInvalidJson);
+  CHECK_THAT(message_of(result), Contains("Invalid encoding in string."));
+}
+
+TEST_CASE("escapes in strings are decoded, including non-ASCII and \\u0000") {
+  const auto result = parse_heartbeat(
+      R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": "caf\u00e9 \"q\" a\u0000b"})");
+  REQUIRE(result.ok());
+  CHECK(result.heartbeat->status == std::string("caf\xc3\xa9 \"q\" a\0b", 13));
+}
+
+TEST_CASE("a top level that is not an object is not_object") {
+  const char* json = GENERATE("[1, 2]", "\"text\"", "42", "null", "true");
+  INFO(json);
+  CHECK(reason_of(parse_heartbeat(json)) == ReadError::kNotObject);
+}
+
+TEST_CASE("each required field that is absent is missing_field, named in the message") {
+  const auto [json, message] = GENERATE(table<const char*, const char*>({
+      {R"({"timestamp": "2026-02-05T06:17:29Z", "status": "running"})", R"(field "pid": missing)"},
+      {R"({"pid": 1, "status": "running"})", R"(field "timestamp": missing)"},
+      {R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z"})", R"(field "status": missing)"},
+      {R"({})", R"(field "pid": missing)"},
+  }));
+  INFO(json);
+  const auto result = parse_heartbeat(json);
+  CHECK(reason_of(result) == ReadError::kMissingField);
+  CHECK_THAT(message_of(result), Equals(message));
+}
+
+TEST_CASE("a field of the wrong type is invalid_field, named in the message") {
+  const auto [json, message] = GENERATE(table<const char*, const char*>({
+      {R"({"pid": "1", "timestamp": "2026-02-05T06:17:29Z", "status": "running"})",
+       R"(field "pid": expected an integer)"},
+      {R"({"pid": 1.0, "timestamp": "2026-02-05T06:17:29Z", "status": "running"})",
+       R"(field "pid": expected an integer)"},
+      {R"({"pid": 1e3, "timestamp": "2026-02-05T06:17:29Z", "status": "running"})",
+       R"(field "pid": expected an integer)"},
+      {R"({"pid": true, "timestamp": "2026-02-05T06:17:29Z", "status": "running"})",
+       R"(field "pid": expected an integer)"},
+      {R"({"pid": null, "timestamp": "2026-02-05T06:17:29Z", "status": "running"})",
+       R"(field "pid": expected an integer)"},
+      {R"({"pid": 1, "timestamp": 1770272249, "status": "running"})",
+       R"(field "timestamp": expected a string)"},
+      {R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": 0})",
+       R"(field "status": expected a string)"},
+      {R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": ["running"]})",
+       R"(field "status": expected a string)"},
+      {R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": "ok", "process_key": 5})",
+       R"(field "process_key": expected a string)"},
+      {R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": "ok", "iteration": "3"})",
+       R"(field "iteration": expected a non-negative integer)"},
+  }));
+  INFO(json);
+  const auto result = parse_heartbeat(json);
+  CHECK(reason_of(result) == ReadError::kInvalidField);
+  CHECK_THAT(message_of(result), Equals(message));
+}
+
+TEST_CASE("pid must lie in 1..4194304") {
+  const auto [pid, message] = GENERATE(table<const char*, const char*>({
+      {"0", R"(field "pid": 0 is outside 1..4194304)"},
+      {"-1", R"(field "pid": -1 is outside 1..4194304)"},
+      {"4194305", R"(field "pid": 4194305 is outside 1..4194304)"},
+      {"18446744073709551615", R"(field "pid": 18446744073709551615 is outside 1..4194304)"},
+      {"-9223372036854775808", R"(field "pid": -9223372036854775808 is outside 1..4194304)"},
+  }));
+  INFO(pid);
+  const auto result = parse_heartbeat(
+      std::string(R"({"timestamp": "2026-02-05T06:17:29Z", "status": "ok", "pid": )") + pid + "}");
+  CHECK(reason_of(result) == ReadError::kInvalidField);
+  CHECK_THAT(message_of(result), Equals(message));
+}
+
+TEST_CASE("pid 1 and pid 4194304 are accepted") {
+  for (const std::int64_t pid : {std::int64_t{1}, kMaxPid}) {
+    const auto result =
+        parse_heartbeat(R"({"timestamp": "2026-02-05T06:17:29Z", "status": "ok", "pid": )" +
+                        std::to_string(pid) + "}");
+    REQUIRE(result.ok());
+    CHECK(result.heartbeat->pid == pid);
+  }
+}
+
+TEST_CASE("iteration must be a non-negative integer") {
+  const char* iteration = GENERATE("-1", "1.5", "1.0", "1e2", "true", "null", "-0.0");
+  INFO(iteration);
+  const auto result = parse_heartbeat(heartbeat_with(std::string(R"("iteration": )") + iteration));
+  CHECK(reason_of(result) == ReadError::kInvalidField);
+  CHECK_THAT(message_of(result), Equals(R"(field "iteration": expected a non-negative integer)"));
+}
+
+TEST_CASE("iteration accepts 0 and the full uint64 range") {
+  const auto zero = parse_heartbeat(heartbeat_with(R"("iteration": 0)"));
+  REQUIRE(zero.ok());
+  CHECK(zero.heartbeat->iteration == std::uint64_t{0});
+  const auto max = parse_heartbeat(heartbeat_with(R"("iteration": 18446744073709551615)"));
+  REQUIRE(max.ok());
+  CHECK(max.heartbeat->iteration == std::uint64_t{18446744073709551615u});
+}
+
+TEST_CASE("a known field that appears twice is invalid_field") {
+  const auto [duplicate, message] = GENERATE(table<const char*, const char*>({
+      {R"("pid": 12345)", R"(field "pid": duplicate field)"},
+      {R"("status": "running")", R"(field "status": duplicate field)"},
+      {R"("timestamp": "2026-02-05T06:17:29Z")", R"(field "timestamp": duplicate field)"},
+      {R"("process_key": "a", "process_key": "a")", R"(field "process_key": duplicate field)"},
+      {R"("iteration": 1, "iteration": 2)", R"(field "iteration": duplicate field)"},
+  }));
+  INFO(duplicate);
+  const auto result = parse_heartbeat(heartbeat_with(duplicate));
+  CHECK(reason_of(result) == ReadError::kInvalidField);
+  CHECK_THAT(message_of(result), Equals(message));
+}
+
+TEST_CASE("a string timestamp that does not parse is invalid_timestamp") {
+  const auto result =
+      parse_heartbeat(R"({"pid": 1, "timestamp": "2026-02-30T06:17:29Z", "status": "running"})");
+  CHECK(reason_of(result) == ReadError::kInvalidTimestamp);
+  CHECK_THAT(message_of(result),
+             Equals(R"(field "timestamp": "2026-02-30T06:17:29Z" is not an ISO 8601 timestamp)"));
+}
+
+TEST_CASE("a long invalid timestamp is cut to 64 bytes in the message") {
+  const std::string timestamp(1000, '9');
+  const auto result =
+      parse_heartbeat(R"({"pid": 1, "status": "x", "timestamp": ")" + timestamp + "\"}");
+  CHECK(reason_of(result) == ReadError::kInvalidTimestamp);
+  CHECK_THAT(message_of(result), Equals("field \"timestamp\": \"" + std::string(64, '9') +
+                                        "...\" is not an ISO 8601 timestamp"));
+}
+
+TEST_CASE("read_heartbeat prefixes validation failures with the path") {
+  TempDir dir;
+  const auto path = dir.write("bad.json", R"({"pid": 0, "timestamp": "x", "status": "y"})");
+  CHECK_THAT(
+      message_of(read_heartbeat(path)),
+      Equals("heartbeat file \"" + path.string() + "\": field \"pid\": 0 is outside 1..4194304"));
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter
