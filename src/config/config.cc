@@ -1,1 +1,386 @@
-// placeholder: being written
+#include "heartbeat_exporter/config.h"
+
+#include <fcntl.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstddef>
+#include <set>
+#include <system_error>
+#include <utility>
+
+namespace heartbeat_exporter {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A config is a few kilobytes; the bound keeps a wrong --config.file (a disk image, a log) from
+// costing the exporter its memory.
+constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
+
+// Iterative parsing keeps a deeply nested hostile document from overflowing the stack, and
+// validating UTF-8 keeps invalid label values out of the exposition.
+constexpr unsigned kParseFlags =
+    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+
+using rapidjson::Value;
+
+std::string_view string_of(const Value& value) {
+  return {value.GetString(), value.GetStringLength()};
+}
+
+std::string_view type_name(const Value& value) {
+  switch (value.GetType()) {
+    case rapidjson::kNullType:
+      return "null";
+    case rapidjson::kFalseType:
+    case rapidjson::kTrueType:
+      return "boolean";
+    case rapidjson::kObjectType:
+      return "object";
+    case rapidjson::kArrayType:
+      return "array";
+    case rapidjson::kStringType:
+      return "string";
+    case rapidjson::kNumberType:
+      return "number";
+  }
+  return "unknown";
+}
+
+std::string expected(std::string_view what, const Value& value) {
+  return "expected " + std::string(what) + ", got " + std::string(type_name(value));
+}
+
+std::string format_number(double value) {
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  if (ec != std::errc()) return "?";
+  return std::string(buffer, end);
+}
+
+// Keys are user text; escaping control characters keeps every error message on one line.
+std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string join(const std::string& parent, std::string_view name) {
+  return parent + "." + printable(name);
+}
+
+std::string error_text(int error) { return std::generic_category().message(error); }
+
+// RapidJSON keeps every member of an object, so a repeated name has to be caught by hand or one
+// of the two values would silently win.
+class MemberNames {
+ public:
+  bool first_time(std::string_view name) { return seen_.insert(name).second; }
+
+ private:
+  std::set<std::string_view> seen_;
+};
+
+// What processes.<key> and heartbeat_dirs[i] have in common, before fallbacks are resolved.
+struct Entry {
+  std::optional<fs::path> path;
+  std::optional<double> timeout_seconds;
+  bool check_pid = true;
+  Labels labels;
+};
+
+class Parser {
+ public:
+  explicit Parser(const fs::path& file) : path_(file), file_(file.string()) {
+    std::error_code ec;
+    fs::path absolute = file.is_absolute() ? file : fs::absolute(file, ec);
+    if (ec) {
+      base_error_ = ec.message();
+    } else {
+      base_ = absolute.parent_path();
+    }
+  }
+
+  ConfigResult parse(std::string_view json) {
+    rapidjson::Document document;
+    rapidjson::MemoryStream stream(json.data(), json.size());
+    document.ParseStream<kParseFlags, rapidjson::UTF8<>>(stream);
+    if (document.HasParseError()) {
+      return invalid_json(document.GetErrorOffset(), document.GetParseError());
+    }
+    // The stream reports a NUL byte as the end of input, so text after one would be ignored.
+    if (stream.Tell() != json.size()) {
+      return invalid_json(stream.Tell(), rapidjson::kParseErrorDocumentRootNotSingular);
+    }
+    if (!document.IsObject()) return {std::nullopt, file_ + ": the top level must be an object"};
+    auto config = parse_top_level(document);
+    if (!config) return {std::nullopt, std::move(error_)};
+    return {std::move(config), {}};
+  }
+
+ private:
+  ConfigResult invalid_json(std::size_t offset, rapidjson::ParseErrorCode code) const {
+    return {std::nullopt, file_ + ": invalid JSON at offset " + std::to_string(offset) + ": " +
+                              rapidjson::GetParseError_En(code)};
+  }
+
+  // Records the first error; always returns nullopt so callers can `return fail(...)`.
+  std::nullopt_t fail(const std::string& field, std::string_view what) {
+    error_ = file_ + ": " + field + ": " + std::string(what);
+    return std::nullopt;
+  }
+
+  std::optional<Config> parse_top_level(const Value& document) {
+    Config config;
+    std::optional<double> default_timeout;
+    std::vector<std::pair<std::string, Entry>> processes;
+    std::vector<Entry> dirs;
+    MemberNames names;
+    for (const auto& member : document.GetObject()) {
+      auto name = string_of(member.name);
+      auto field = printable(name);
+      if (!names.first_time(name)) return fail(field, "duplicate field");
+      if (name == "default_timeout_seconds") {
+        default_timeout = parse_timeout(member.value, field);
+        if (!default_timeout) return std::nullopt;
+      } else if (name == "processes") {
+        auto parsed = parse_processes(member.value, field);
+        if (!parsed) return std::nullopt;
+        processes = std::move(*parsed);
+      } else if (name == "heartbeat_dirs") {
+        auto parsed = parse_dirs(member.value, field);
+        if (!parsed) return std::nullopt;
+        dirs = std::move(*parsed);
+      } else {
+        return fail(field, "unknown field");
+      }
+    }
+
+    // The default may come after the processes that fall back to it, so fallbacks wait until
+    // the whole document has been read.
+    config.default_timeout_seconds = default_timeout.value_or(kDefaultTimeoutSeconds);
+    for (auto& [key, entry] : processes) {
+      config.processes.push_back(ProcessConfig{
+          .key = std::move(key),
+          .heartbeat_path = std::move(*entry.path),
+          .timeout_seconds = entry.timeout_seconds.value_or(config.default_timeout_seconds),
+          .check_pid = entry.check_pid,
+          .labels = std::move(entry.labels)});
+    }
+    std::sort(config.processes.begin(), config.processes.end(),
+              [](const ProcessConfig& a, const ProcessConfig& b) { return a.key < b.key; });
+    for (auto& entry : dirs) {
+      config.heartbeat_dirs.push_back(HeartbeatDirConfig{
+          .path = std::move(*entry.path),
+          .timeout_seconds = entry.timeout_seconds.value_or(config.default_timeout_seconds),
+          .check_pid = entry.check_pid,
+          .labels = std::move(entry.labels)});
+    }
+    config.file = path_;
+    return config;
+  }
+
+  std::optional<std::vector<std::pair<std::string, Entry>>> parse_processes(
+      const Value& value, const std::string& field) {
+    if (!value.IsObject()) return fail(field, expected("an object", value));
+    std::vector<std::pair<std::string, Entry>> processes;
+    MemberNames keys;
+    for (const auto& member : value.GetObject()) {
+      auto key = string_of(member.name);
+      if (key.empty()) return fail(field, "a process key must not be empty");
+      auto entry_field = join(field, key);
+      if (!keys.first_time(key)) return fail(entry_field, "duplicate field");
+      auto entry = parse_entry(member.value, entry_field, "heartbeat_path");
+      if (!entry) return std::nullopt;
+      processes.emplace_back(std::string(key), std::move(*entry));
+    }
+    return processes;
+  }
+
+  std::optional<std::vector<Entry>> parse_dirs(const Value& value, const std::string& field) {
+    if (!value.IsArray()) return fail(field, expected("an array", value));
+    std::vector<Entry> dirs;
+    for (const auto& element : value.GetArray()) {
+      auto entry = parse_entry(element, field + "[" + std::to_string(dirs.size()) + "]", "path");
+      if (!entry) return std::nullopt;
+      dirs.push_back(std::move(*entry));
+    }
+    return dirs;
+  }
+
+  std::optional<Entry> parse_entry(const Value& value, const std::string& field,
+                                   std::string_view path_name) {
+    if (!value.IsObject()) return fail(field, expected("an object", value));
+    Entry entry;
+    MemberNames names;
+    for (const auto& member : value.GetObject()) {
+      auto name = string_of(member.name);
+      auto member_field = join(field, name);
+      if (!names.first_time(name)) return fail(member_field, "duplicate field");
+      if (name == path_name) {
+        entry.path = parse_path(member.value, member_field);
+        if (!entry.path) return std::nullopt;
+      } else if (name == "timeout_seconds") {
+        entry.timeout_seconds = parse_timeout(member.value, member_field);
+        if (!entry.timeout_seconds) return std::nullopt;
+      } else if (name == "check_pid") {
+        if (!member.value.IsBool()) return fail(member_field, expected("a boolean", member.value));
+        entry.check_pid = member.value.GetBool();
+      } else if (name == "labels") {
+        auto labels = parse_labels(member.value, member_field);
+        if (!labels) return std::nullopt;
+        entry.labels = std::move(*labels);
+      } else {
+        return fail(member_field, "unknown field");
+      }
+    }
+    if (!entry.path) return fail(join(field, path_name), "required field is missing");
+    return entry;
+  }
+
+  std::optional<double> parse_timeout(const Value& value, const std::string& field) {
+    if (!value.IsNumber()) return fail(field, expected("a number", value));
+    double seconds = value.GetDouble();
+    // RapidJSON already refuses NaN and overflow; checking here keeps the guarantee local.
+    if (!std::isfinite(seconds)) {
+      return fail(field, "must be finite, got " + format_number(seconds));
+    }
+    if (seconds <= 0) return fail(field, "must be > 0, got " + format_number(seconds));
+    return seconds;
+  }
+
+  std::optional<fs::path> parse_path(const Value& value, const std::string& field) {
+    if (!value.IsString()) return fail(field, expected("a string", value));
+    auto text = string_of(value);
+    if (text.empty()) return fail(field, "must not be empty");
+    if (text.find('\0') != std::string_view::npos) {
+      return fail(field, "must not contain a NUL character");
+    }
+    fs::path path(text);
+    if (path.is_relative()) {
+      if (!base_) {
+        return fail(field, "cannot resolve against the config file's folder: " + base_error_);
+      }
+      path = *base_ / path;
+    }
+    return path.lexically_normal();
+  }
+
+  std::optional<Labels> parse_labels(const Value& value, const std::string& field) {
+    if (!value.IsObject()) return fail(field, expected("an object", value));
+    Labels labels;
+    for (const auto& member : value.GetObject()) {
+      auto name = string_of(member.name);
+      auto label_field = join(field, name);
+      if (!is_valid_static_label_name(name)) {
+        return fail(label_field,
+                    "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not be process, "
+                    "state or start with __)");
+      }
+      if (!member.value.IsString()) return fail(label_field, expected("a string", member.value));
+      auto label_value = string_of(member.value);
+      if (label_value.empty()) {
+        return fail(label_field,
+                    "must not be empty (Prometheus treats an empty label value as no label)");
+      }
+      if (!labels.emplace(name, label_value).second) return fail(label_field, "duplicate field");
+    }
+    return labels;
+  }
+
+  fs::path path_;
+  std::string file_;  // as it appears in messages
+  std::optional<fs::path> base_;
+  std::string base_error_;
+  std::string error_;
+};
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+struct FileText {
+  std::optional<std::string> text;
+  std::string error;  // what is wrong, without the file name
+};
+
+FileText read_config_file(const fs::path& file) {
+  // O_NONBLOCK so that a FIFO given as the config does not hang the exporter at open().
+  FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) return {std::nullopt, "cannot read config file: " + error_text(errno)};
+  struct stat status {};
+  if (::fstat(fd.get(), &status) != 0) {
+    return {std::nullopt, "cannot read config file: " + error_text(errno)};
+  }
+  if (!S_ISREG(status.st_mode)) return {std::nullopt, "not a regular file"};
+  if (static_cast<std::size_t>(status.st_size) > kMaxConfigBytes) {
+    return {std::nullopt, "file is larger than 16 MiB"};
+  }
+
+  std::string text;
+  text.reserve(static_cast<std::size_t>(status.st_size));
+  char buffer[64 * 1024];
+  // The file may grow after fstat(), so the bound is enforced on what is actually read.
+  while (text.size() <= kMaxConfigBytes) {
+    ssize_t count = ::read(fd.get(), buffer, sizeof(buffer));
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0) return {std::nullopt, "cannot read config file: " + error_text(errno)};
+    if (count == 0) return {std::move(text), {}};
+    text.append(buffer, static_cast<std::size_t>(count));
+  }
+  return {std::nullopt, "file is larger than 16 MiB"};
+}
+
+bool is_label_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+
+bool is_label_char(char c) { return is_label_start(c) || (c >= '0' && c <= '9'); }
+
+}  // namespace
+
+ConfigResult load_config(const std::filesystem::path& file) {
+  auto read = read_config_file(file);
+  if (!read.text) return {std::nullopt, file.string() + ": " + read.error};
+  return parse_config(*read.text, file);
+}
+
+ConfigResult parse_config(std::string_view json, const std::filesystem::path& file) {
+  return Parser(file).parse(json);
+}
+
+bool is_valid_static_label_name(std::string_view name) {
+  if (name.empty() || !is_label_start(name.front())) return false;
+  if (!std::all_of(name.begin(), name.end(), is_label_char)) return false;
+  if (name.starts_with("__")) return false;
+  return name != "process" && name != "state";
+}
+
+}  // namespace heartbeat_exporter

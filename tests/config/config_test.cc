@@ -1,1 +1,394 @@
+#include "heartbeat_exporter/config.h"
+
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "support/temp_dir.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+const fs::path kFile = "/etc/hb/config.json";
+
+Config config_of(std::string_view json) {
+  auto result = parse_config(json, kFile);
+  INFO(result.error);
+  REQUIRE(result.config.has_value());
+  CHECK(result.error.empty());
+  return *result.config;
+}
+
+std::string error_of(std::string_view json) {
+  auto result = parse_config(json, kFile);
+  REQUIRE_FALSE(result.config.has_value());
+  return result.error;
+}
+
+// One process entry with the given extra members, so each test shows only what it varies.
+std::string with_process(std::string_view members) {
+  return R"({"processes": {"my_server": {"heartbeat_path": "/hb/my_server.json")" +
+         std::string(members) + "}}}";
+}
+
+TEST_CASE("a full config is loaded with every field") {
+  auto config = config_of(R"({
+    "default_timeout_seconds": 60,
+    "processes": {
+      "nightly_backup": { "heartbeat_path": "backup.json", "timeout_seconds": 90000,
+                          "check_pid": false, "labels": {"team": "payments", "tier": "1"} },
+      "my_server":      { "heartbeat_path": "/var/lib/heartbeats/my_server.json",
+                          "timeout_seconds": 30 }
+    },
+    "heartbeat_dirs": [ { "path": "/var/lib/heartbeats/workers", "timeout_seconds": 45,
+                          "check_pid": false, "labels": {"team": "batch"} },
+                        { "path": "more" } ]
+  })");
+
+  CHECK(config.file == kFile);
+  CHECK(config.default_timeout_seconds == 60);
+  REQUIRE(config.processes.size() == 2);
+  const auto& server = config.processes[0];
+  CHECK(server.key == "my_server");
+  CHECK(server.heartbeat_path == fs::path("/var/lib/heartbeats/my_server.json"));
+  CHECK(server.timeout_seconds == 30);
+  CHECK(server.check_pid);
+  CHECK(server.labels.empty());
+  const auto& backup = config.processes[1];
+  CHECK(backup.key == "nightly_backup");
+  CHECK(backup.heartbeat_path == fs::path("/etc/hb/backup.json"));
+  CHECK(backup.timeout_seconds == 90000);
+  CHECK_FALSE(backup.check_pid);
+  CHECK(backup.labels == Labels{{"team", "payments"}, {"tier", "1"}});
+
+  REQUIRE(config.heartbeat_dirs.size() == 2);
+  CHECK(config.heartbeat_dirs[0].path == fs::path("/var/lib/heartbeats/workers"));
+  CHECK(config.heartbeat_dirs[0].timeout_seconds == 45);
+  CHECK_FALSE(config.heartbeat_dirs[0].check_pid);
+  CHECK(config.heartbeat_dirs[0].labels == Labels{{"team", "batch"}});
+  CHECK(config.heartbeat_dirs[1].path == fs::path("/etc/hb/more"));
+  CHECK(config.heartbeat_dirs[1].timeout_seconds == 60);
+  CHECK(config.heartbeat_dirs[1].check_pid);
+  CHECK(config.heartbeat_dirs[1].labels.empty());
+}
+
+TEST_CASE("an empty config is valid and monitors nothing") {
+  auto config = config_of("{}");
+  CHECK(config.default_timeout_seconds == 60);
+  CHECK(config.processes.empty());
+  CHECK(config.heartbeat_dirs.empty());
+}
+
+TEST_CASE("default_timeout_seconds is 60 when absent, for processes and folders") {
+  auto config = config_of(R"({"processes": {"a": {"heartbeat_path": "/a.json"}},
+                              "heartbeat_dirs": [{"path": "/d"}]})");
+  CHECK(config.default_timeout_seconds == 60);
+  CHECK(config.processes.at(0).timeout_seconds == 60);
+  CHECK(config.heartbeat_dirs.at(0).timeout_seconds == 60);
+}
+
+TEST_CASE("timeout_seconds falls back to default_timeout_seconds") {
+  auto config = config_of(R"({"default_timeout_seconds": 120,
+                              "processes": {"a": {"heartbeat_path": "/a.json"},
+                                            "b": {"heartbeat_path": "/b.json", "timeout_seconds": 5}},
+                              "heartbeat_dirs": [{"path": "/d"}]})");
+  CHECK(config.processes.at(0).timeout_seconds == 120);
+  CHECK(config.processes.at(1).timeout_seconds == 5);
+  CHECK(config.heartbeat_dirs.at(0).timeout_seconds == 120);
+}
+
+TEST_CASE("default_timeout_seconds declared after processes still applies to them") {
+  auto config = config_of(R"({"processes": {"a": {"heartbeat_path": "/a.json"}},
+                              "heartbeat_dirs": [{"path": "/d"}],
+                              "default_timeout_seconds": 7})");
+  CHECK(config.default_timeout_seconds == 7);
+  CHECK(config.processes.at(0).timeout_seconds == 7);
+  CHECK(config.heartbeat_dirs.at(0).timeout_seconds == 7);
+}
+
+TEST_CASE("integer, integral float and fractional timeouts are all accepted") {
+  CHECK(config_of(with_process(R"(, "timeout_seconds": 60)")).processes.at(0).timeout_seconds ==
+        60);
+  CHECK(config_of(with_process(R"(, "timeout_seconds": 60.0)")).processes.at(0).timeout_seconds ==
+        60);
+  CHECK(config_of(with_process(R"(, "timeout_seconds": 0.5)")).processes.at(0).timeout_seconds ==
+        0.5);
+  CHECK(config_of(R"({"default_timeout_seconds": 1e3})").default_timeout_seconds == 1000);
+}
+
+TEST_CASE("processes are stored sorted by key") {
+  auto config = config_of(R"({"processes": {"b": {"heartbeat_path": "/b.json"},
+                                            "a": {"heartbeat_path": "/a.json"},
+                                            "C": {"heartbeat_path": "/c.json"}}})");
+  std::vector<std::string> keys;
+  for (const auto& process : config.processes) keys.push_back(process.key);
+  CHECK(keys == std::vector<std::string>{"C", "a", "b"});
+}
+
+TEST_CASE("a process key may be any non-empty string because it is only a label value") {
+  auto config = config_of(R"({"processes": {"my server/ä \"x\"": {"heartbeat_path": "/a.json"}}})");
+  CHECK(config.processes.at(0).key == "my server/ä \"x\"");
+}
+
+TEST_CASE("relative heartbeat paths resolve against the config file's folder, normalised") {
+  auto config = config_of(R"({"processes": {
+      "a": {"heartbeat_path": "hb/a.json"},
+      "b": {"heartbeat_path": "../b.json"},
+      "c": {"heartbeat_path": "./x/../c.json"},
+      "d": {"heartbeat_path": "/var//lib/./hb/../d.json"}},
+    "heartbeat_dirs": [{"path": "workers"}, {"path": "../shared/./w"}]})");
+  CHECK(config.processes.at(0).heartbeat_path == fs::path("/etc/hb/hb/a.json"));
+  CHECK(config.processes.at(1).heartbeat_path == fs::path("/etc/b.json"));
+  CHECK(config.processes.at(2).heartbeat_path == fs::path("/etc/hb/c.json"));
+  CHECK(config.processes.at(3).heartbeat_path == fs::path("/var/lib/d.json"));
+  CHECK(config.heartbeat_dirs.at(0).path == fs::path("/etc/hb/workers"));
+  CHECK(config.heartbeat_dirs.at(1).path == fs::path("/etc/shared/w"));
+}
+
+TEST_CASE("a relative config file path is made absolute before resolving heartbeat paths") {
+  auto result = parse_config(R"({"processes": {"a": {"heartbeat_path": "a.json"}},
+                                 "heartbeat_dirs": [{"path": "w"}]})",
+                             "conf/config.json");
+  REQUIRE(result.config.has_value());
+  CHECK(result.config->processes.at(0).heartbeat_path == fs::current_path() / "conf/a.json");
+  CHECK(result.config->heartbeat_dirs.at(0).path == fs::current_path() / "conf/w");
+  CHECK(result.config->file == fs::path("conf/config.json"));
+}
+
+TEST_CASE("unknown fields are rejected at every level with their field path") {
+  CHECK(error_of(R"({"default_timeout": 60})") ==
+        "/etc/hb/config.json: default_timeout: unknown field");
+  CHECK(error_of(with_process(R"(, "timeout_secs": 30)")) ==
+        "/etc/hb/config.json: processes.my_server.timeout_secs: unknown field");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d"}, {"path": "/e", "glob": "*"}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[1].glob: unknown field");
+}
+
+TEST_CASE("a value of the wrong type names the expected and the actual type") {
+  CHECK(error_of(R"({"default_timeout_seconds": "60"})") ==
+        "/etc/hb/config.json: default_timeout_seconds: expected a number, got string");
+  CHECK(error_of(R"({"processes": []})") ==
+        "/etc/hb/config.json: processes: expected an object, got array");
+  CHECK(error_of(R"({"processes": {"a": "/a.json"}})") ==
+        "/etc/hb/config.json: processes.a: expected an object, got string");
+  CHECK(error_of(R"({"processes": {"a": {"heartbeat_path": 5}}})") ==
+        "/etc/hb/config.json: processes.a.heartbeat_path: expected a string, got number");
+  CHECK(error_of(with_process(R"(, "timeout_seconds": null)")) ==
+        "/etc/hb/config.json: processes.my_server.timeout_seconds: expected a number, got null");
+  CHECK(error_of(with_process(R"(, "check_pid": "no")")) ==
+        "/etc/hb/config.json: processes.my_server.check_pid: expected a boolean, got string");
+  CHECK(error_of(with_process(R"(, "labels": ["team"])")) ==
+        "/etc/hb/config.json: processes.my_server.labels: expected an object, got array");
+  CHECK(error_of(with_process(R"(, "labels": {"team": 1})")) ==
+        "/etc/hb/config.json: processes.my_server.labels.team: expected a string, got number");
+  CHECK(error_of(R"({"heartbeat_dirs": {"path": "/d"}})") ==
+        "/etc/hb/config.json: heartbeat_dirs: expected an array, got object");
+  CHECK(error_of(R"({"heartbeat_dirs": [true]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0]: expected an object, got boolean");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "check_pid": 1}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].check_pid: expected a boolean, got number");
+}
+
+TEST_CASE("timeouts must be greater than zero") {
+  CHECK(error_of(R"({"default_timeout_seconds": 0})") ==
+        "/etc/hb/config.json: default_timeout_seconds: must be > 0, got 0");
+  CHECK(error_of(with_process(R"(, "timeout_seconds": -1.5)")) ==
+        "/etc/hb/config.json: processes.my_server.timeout_seconds: must be > 0, got -1.5");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "timeout_seconds": -0.0}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].timeout_seconds: must be > 0, got -0");
+}
+
+TEST_CASE("a number too large for a double is invalid JSON, so timeouts are always finite") {
+  CHECK(error_of(R"({"default_timeout_seconds": 1e999})") ==
+        "/etc/hb/config.json: invalid JSON at offset 28: Number too big to be stored in double.");
+  CHECK(error_of(R"({"default_timeout_seconds": NaN})") ==
+        "/etc/hb/config.json: invalid JSON at offset 28: Invalid value.");
+}
+
+TEST_CASE("heartbeat_path and path are required") {
+  CHECK(error_of(R"({"processes": {"a": {"timeout_seconds": 5}}})") ==
+        "/etc/hb/config.json: processes.a.heartbeat_path: required field is missing");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"labels": {"team": "x"}}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].path: required field is missing");
+}
+
+TEST_CASE("an empty path or one containing NUL is rejected") {
+  CHECK(error_of(R"({"processes": {"a": {"heartbeat_path": ""}}})") ==
+        "/etc/hb/config.json: processes.a.heartbeat_path: must not be empty");
+  CHECK(error_of(R"({"processes": {"a": {"heartbeat_path": "/a\u0000.json"}}})") ==
+        "/etc/hb/config.json: processes.a.heartbeat_path: must not contain a NUL character");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": ""}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].path: must not be empty");
+}
+
+TEST_CASE("an empty process key is rejected") {
+  CHECK(error_of(R"({"processes": {"": {"heartbeat_path": "/a.json"}}})") ==
+        "/etc/hb/config.json: processes: a process key must not be empty");
+}
+
+TEST_CASE("a process key given twice is a duplicate field") {
+  CHECK(error_of(R"({"processes": {"a": {"heartbeat_path": "/a.json"},
+                                   "a": {"heartbeat_path": "/b.json"}}})") ==
+        "/etc/hb/config.json: processes.a: duplicate field");
+}
+
+TEST_CASE("a field given twice is a duplicate field at every level") {
+  CHECK(error_of(R"({"default_timeout_seconds": 5, "default_timeout_seconds": 6})") ==
+        "/etc/hb/config.json: default_timeout_seconds: duplicate field");
+  CHECK(error_of(R"({"processes": {}, "processes": {}})") ==
+        "/etc/hb/config.json: processes: duplicate field");
+  CHECK(error_of(with_process(R"(, "heartbeat_path": "/other.json")")) ==
+        "/etc/hb/config.json: processes.my_server.heartbeat_path: duplicate field");
+  CHECK(error_of(with_process(R"(, "labels": {"team": "a", "team": "b"})")) ==
+        "/etc/hb/config.json: processes.my_server.labels.team: duplicate field");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "check_pid": true, "check_pid": true}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].check_pid: duplicate field");
+}
+
+TEST_CASE("static label names follow Prometheus rules minus the reserved names") {
+  for (std::string_view name : {"team", "_x", "a1", "A_b_9", "_", "processes", "states", "x__"}) {
+    INFO(name);
+    CHECK(is_valid_static_label_name(name));
+  }
+  for (std::string_view name :
+       {"", "process", "state", "__x", "__", "1abc", "a-b", "a b", "é", "a.b", "Process "}) {
+    INFO(name);
+    CHECK_FALSE(is_valid_static_label_name(name));
+  }
+}
+
+TEST_CASE("an invalid label name in the config names the label in the error") {
+  for (std::string_view name : {"process", "state", "__x", "1abc", "a-b"}) {
+    INFO(name);
+    CHECK(error_of(with_process(R"(, "labels": {")" + std::string(name) + R"(": "v"})")) ==
+          "/etc/hb/config.json: processes.my_server.labels." + std::string(name) +
+              ": invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not be process, state "
+              "or start with __)");
+  }
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "labels": {"state": "x"}}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].labels.state: invalid label name (must match "
+        "[a-zA-Z_][a-zA-Z0-9_]* and not be process, state or start with __)");
+}
+
+TEST_CASE("an empty label value is rejected because Prometheus would drop the label") {
+  CHECK(error_of(with_process(R"(, "labels": {"team": ""})")) ==
+        "/etc/hb/config.json: processes.my_server.labels.team: must not be empty (Prometheus "
+        "treats an empty label value as no label)");
+}
+
+TEST_CASE("label values may be any non-empty string") {
+  auto config = config_of(with_process(R"(, "labels": {"team": "pay ments \"x\"\n", "a": "é"})"));
+  CHECK(config.processes.at(0).labels == Labels{{"a", "é"}, {"team", "pay ments \"x\"\n"}});
+}
+
+TEST_CASE("invalid JSON reports the offset and RapidJSON's message") {
+  CHECK(error_of(R"({"processes": })") ==
+        "/etc/hb/config.json: invalid JSON at offset 14: Invalid value.");
+  CHECK(error_of("") == "/etc/hb/config.json: invalid JSON at offset 0: The document is empty.");
+  CHECK(error_of("{} {}") ==
+        "/etc/hb/config.json: invalid JSON at offset 3: The document root must not be followed by "
+        "other values.");
+}
+
+TEST_CASE("text after a NUL byte is not silently ignored") {
+  CHECK(error_of(std::string_view("{}\0{\"x\": 1}", 11)) ==
+        "/etc/hb/config.json: invalid JSON at offset 2: The document root must not be followed by "
+        "other values.");
+}
+
+TEST_CASE("invalid UTF-8 is invalid JSON, so label values are always valid UTF-8") {
+  auto json = with_process(", \"labels\": {\"team\": \"\xff\"}");
+  auto offset = json.find('\xff');
+  CHECK(offset == 89);
+  CHECK(error_of(json) == "/etc/hb/config.json: invalid JSON at offset " + std::to_string(offset) +
+                              ": Invalid encoding in string.");
+}
+
+TEST_CASE("a top level that is not an object is rejected") {
+  for (std::string_view json : {"[]", "42", "\"config\"", "null"}) {
+    INFO(json);
+    CHECK(error_of(json) == "/etc/hb/config.json: the top level must be an object");
+  }
+}
+
+TEST_CASE("100,000 nested brackets give an error, not a stack overflow") {
+  const std::size_t depth = 100000;
+  CHECK(error_of(std::string(depth, '[')) ==
+        "/etc/hb/config.json: invalid JSON at offset 100000: Invalid value.");
+  CHECK(error_of(std::string(depth, '[') + std::string(depth, ']')) ==
+        "/etc/hb/config.json: the top level must be an object");
+  CHECK(error_of(with_process(R"(, "labels": {"team": )" + std::string(depth, '[') +
+                              std::string(depth, ']') + "}")) ==
+        "/etc/hb/config.json: processes.my_server.labels.team: expected a string, got array");
+}
+
+TEST_CASE("control characters in field names are escaped so the error stays on one line") {
+  CHECK(error_of(R"({"a\nb\u007f": 1})") == "/etc/hb/config.json: a\\x0ab\\x7f: unknown field");
+}
+
+TEST_CASE("load_config reads the file and resolves relative paths against its folder") {
+  TempDir dir;
+  auto file = dir.write("etc/config.json", R"({"processes": {"a": {"heartbeat_path": "a.json"}}})");
+  auto result = load_config(file);
+  INFO(result.error);
+  REQUIRE(result.config.has_value());
+  CHECK(result.error.empty());
+  CHECK(result.config->file == file);
+  CHECK(result.config->processes.at(0).heartbeat_path == dir.path() / "etc/a.json");
+}
+
+TEST_CASE("load_config puts the file name in validation errors") {
+  TempDir dir;
+  auto file = dir.write("config.json", R"({"processes": 1})");
+  auto result = load_config(file);
+  CHECK_FALSE(result.config.has_value());
+  CHECK(result.error == file.string() + ": processes: expected an object, got number");
+}
+
+TEST_CASE("a missing config file is a read error with the system's reason") {
+  TempDir dir;
+  auto result = load_config(dir / "missing.json");
+  CHECK_FALSE(result.config.has_value());
+  CHECK(result.error ==
+        (dir / "missing.json").string() + ": cannot read config file: No such file or directory");
+}
+
+TEST_CASE("a FIFO as config file is not a regular file and does not block") {
+  TempDir dir;
+  auto fifo = dir / "config.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  auto result = load_config(fifo);
+  CHECK_FALSE(result.config.has_value());
+  CHECK(result.error == fifo.string() + ": not a regular file");
+}
+
+TEST_CASE("a folder as config file is not a regular file") {
+  TempDir dir;
+  auto result = load_config(dir.path());
+  CHECK_FALSE(result.config.has_value());
+  CHECK(result.error == dir.path().string() + ": not a regular file");
+}
+
+TEST_CASE("a config file of 16 MiB is read and one byte more is rejected") {
+  TempDir dir;
+  const std::size_t limit = 16 * 1024 * 1024;
+  auto at_limit = dir.write("at_limit.json", "{}" + std::string(limit - 2, ' '));
+  auto result = load_config(at_limit);
+  INFO(result.error);
+  CHECK(result.config.has_value());
+
+  auto over_limit = dir.write("over_limit.json", "{}" + std::string(limit - 1, ' '));
+  result = load_config(over_limit);
+  CHECK_FALSE(result.config.has_value());
+  CHECK(result.error == over_limit.string() + ": file is larger than 16 MiB");
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter

@@ -1,1 +1,205 @@
+#include "heartbeat_exporter/discover.h"
+
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "support/temp_dir.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+std::vector<std::string> keys_of(const Discovery& discovery) {
+  std::vector<std::string> keys;
+  for (const auto& process : discovery.processes) keys.push_back(process.key);
+  return keys;
+}
+
+HeartbeatDirConfig folder(const fs::path& path) {
+  return HeartbeatDirConfig{.path = path, .timeout_seconds = 60, .check_pid = true, .labels = {}};
+}
+
+ProcessConfig configured(std::string key, const fs::path& path) {
+  return ProcessConfig{.key = std::move(key),
+                       .heartbeat_path = path,
+                       .timeout_seconds = 30,
+                       .check_pid = true,
+                       .labels = {{"source", "config"}}};
+}
+
+TEST_CASE(
+    "every .json file directly in a heartbeat folder is a process with the folder's settings") {
+  TempDir dir;
+  dir.write("workers/alpha.json", "{}");
+  dir.write("workers/beta.json", "");
+  Config config;
+  config.heartbeat_dirs.push_back(HeartbeatDirConfig{.path = dir / "workers",
+                                                     .timeout_seconds = 12.5,
+                                                     .check_pid = false,
+                                                     .labels = {{"team", "batch"}}});
+
+  auto discovery = discover_processes(config);
+
+  CHECK(discovery.errors.empty());
+  REQUIRE(discovery.processes.size() == 2);
+  const auto& alpha = discovery.processes[0];
+  CHECK(alpha.key == "alpha");
+  CHECK(alpha.heartbeat_path == dir / "workers/alpha.json");
+  CHECK(alpha.timeout_seconds == 12.5);
+  CHECK_FALSE(alpha.check_pid);
+  CHECK(alpha.labels == Labels{{"team", "batch"}});
+  CHECK(discovery.processes[1].key == "beta");
+  CHECK(discovery.processes[1].heartbeat_path == dir / "workers/beta.json");
+}
+
+TEST_CASE("configured processes alone are returned as they are when there are no folders") {
+  Config config;
+  config.processes = {configured("a", "/hb/a.json"), configured("b", "/hb/b.json")};
+  auto discovery = discover_processes(config);
+  CHECK(discovery.errors.empty());
+  CHECK(keys_of(discovery) == std::vector<std::string>{"a", "b"});
+  CHECK(discovery.processes[0].heartbeat_path == fs::path("/hb/a.json"));
+  CHECK(discovery.processes[0].timeout_seconds == 30);
+  CHECK(discovery.processes[0].labels == Labels{{"source", "config"}});
+}
+
+TEST_CASE("an empty config discovers nothing and reports nothing") {
+  auto discovery = discover_processes(Config{});
+  CHECK(discovery.processes.empty());
+  CHECK(discovery.errors.empty());
+}
+
+TEST_CASE("dotfiles, non-.json files and \".json\" alone are skipped") {
+  TempDir dir;
+  dir.write("w/kept.json", "");
+  dir.write("w/.kept.json.tmp123", "");
+  dir.write("w/.hidden.json", "");
+  dir.write("w/.json", "");
+  dir.write("w/notes.txt", "");
+  dir.write("w/old.json.bak", "");
+  dir.write("w/upper.JSON", "");
+  dir.write("w/json", "");
+  dir.write("w/xjson", "");
+  Config config;
+  config.heartbeat_dirs.push_back(folder(dir / "w"));
+
+  auto discovery = discover_processes(config);
+
+  CHECK(discovery.errors.empty());
+  CHECK(keys_of(discovery) == std::vector<std::string>{"kept"});
+}
+
+TEST_CASE("files in subfolders are not discovered, only files directly in the folder") {
+  TempDir dir;
+  dir.write("w/top.json", "");
+  dir.write("w/sub/nested.json", "");
+  Config config;
+  config.heartbeat_dirs.push_back(folder(dir / "w"));
+
+  CHECK(keys_of(discover_processes(config)) == std::vector<std::string>{"top"});
+}
+
+TEST_CASE("a folder or FIFO named x.json is still a process: the reader decides what it is") {
+  TempDir dir;
+  fs::create_directories(dir / "w/folder.json");
+  REQUIRE(::mkfifo((dir / "w/fifo.json").c_str(), 0600) == 0);
+  Config config;
+  config.heartbeat_dirs.push_back(folder(dir / "w"));
+
+  auto discovery = discover_processes(config);
+
+  CHECK(keys_of(discovery) == std::vector<std::string>{"fifo", "folder"});
+  CHECK(discovery.processes[0].heartbeat_path == dir / "w/fifo.json");
+}
+
+TEST_CASE("a configured process wins over a discovered file with the same key") {
+  TempDir dir;
+  dir.write("w/shared.json", "");
+  dir.write("w/other.json", "");
+  Config config;
+  config.processes = {configured("shared", "/elsewhere/shared.json")};
+  config.heartbeat_dirs.push_back(folder(dir / "w"));
+
+  auto discovery = discover_processes(config);
+
+  REQUIRE(keys_of(discovery) == std::vector<std::string>{"other", "shared"});
+  const auto& shared = discovery.processes[1];
+  CHECK(shared.heartbeat_path == fs::path("/elsewhere/shared.json"));
+  CHECK(shared.timeout_seconds == 30);
+  CHECK(shared.labels == Labels{{"source", "config"}});
+}
+
+TEST_CASE("an earlier heartbeat folder wins over a later one") {
+  TempDir dir;
+  dir.write("first/shared.json", "");
+  dir.write("second/shared.json", "");
+  dir.write("second/only_second.json", "");
+  Config config;
+  auto first = folder(dir / "first");
+  first.labels = {{"from", "first"}};
+  auto second = folder(dir / "second");
+  second.labels = {{"from", "second"}};
+  config.heartbeat_dirs = {first, second};
+
+  auto discovery = discover_processes(config);
+
+  REQUIRE(keys_of(discovery) == std::vector<std::string>{"only_second", "shared"});
+  CHECK(discovery.processes[1].heartbeat_path == dir / "first/shared.json");
+  CHECK(discovery.processes[1].labels == Labels{{"from", "first"}});
+  CHECK(discovery.processes[0].labels == Labels{{"from", "second"}});
+}
+
+TEST_CASE("a folder that cannot be listed adds one error line and the rest is still returned") {
+  TempDir dir;
+  dir.write("good/found.json", "");
+  auto not_a_folder = dir.write("file.json", "");
+  Config config;
+  config.processes = {configured("configured", "/hb/configured.json")};
+  config.heartbeat_dirs = {folder(dir / "missing"), folder(dir / "good"), folder(not_a_folder)};
+
+  auto discovery = discover_processes(config);
+
+  CHECK(keys_of(discovery) == std::vector<std::string>{"configured", "found"});
+  CHECK(discovery.errors ==
+        std::vector<std::string>{
+            "cannot list heartbeat folder \"" + (dir / "missing").string() +
+                "\": No such file or directory",
+            "cannot list heartbeat folder \"" + not_a_folder.string() + "\": Not a directory"});
+}
+
+TEST_CASE("folders are listed afresh on every call") {
+  TempDir dir;
+  dir.write("w/a.json", "");
+  Config config;
+  config.heartbeat_dirs.push_back(folder(dir / "w"));
+  CHECK(keys_of(discover_processes(config)) == std::vector<std::string>{"a"});
+
+  dir.write("w/b.json", "");
+  CHECK(keys_of(discover_processes(config)) == std::vector<std::string>{"a", "b"});
+
+  fs::remove(dir / "w/a.json");
+  CHECK(keys_of(discover_processes(config)) == std::vector<std::string>{"b"});
+}
+
+TEST_CASE("configured and discovered processes come out sorted by key, keys unique") {
+  TempDir dir;
+  for (auto name : {"zeta.json", "Beta.json", "m.json", "alpha.json"})
+    dir.write("w/" + std::string(name), "");
+  dir.write("v/m.json", "");
+  dir.write("v/b.json", "");
+  Config config;
+  config.processes = {configured("c", "/hb/c.json"), configured("y", "/hb/y.json")};
+  config.heartbeat_dirs = {folder(dir / "w"), folder(dir / "v")};
+
+  CHECK(keys_of(discover_processes(config)) ==
+        std::vector<std::string>{"Beta", "alpha", "b", "c", "m", "y", "zeta"});
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter
