@@ -16,8 +16,8 @@ inline constexpr double kDefaultTimeoutSeconds = 60;
 
 // One monitored process, configured by name or discovered in a heartbeat folder.
 struct ProcessConfig {
-  std::string key;                      // the `process` label
-  std::filesystem::path heartbeat_path; // absolute
+  std::string key;                       // the `process` label
+  std::filesystem::path heartbeat_path;  // absolute
   double timeout_seconds = kDefaultTimeoutSeconds;
   bool check_pid = true;
   Labels labels;
@@ -34,7 +34,7 @@ struct HeartbeatDirConfig {
 struct Config {
   std::filesystem::path file;  // where it was loaded from
   double default_timeout_seconds = kDefaultTimeoutSeconds;
-  std::vector<ProcessConfig> processes;  // in key order
+  std::vector<ProcessConfig> processes;            // in key order
   std::vector<HeartbeatDirConfig> heartbeat_dirs;  // in file order
 };
 

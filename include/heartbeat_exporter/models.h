@@ -38,7 +38,7 @@ struct CheckResult {
   // Machine-readable cause, empty when healthy: a ReadError name for a failed read, or
   // "timestamp_in_future", "process_gone", "zombie", "pid_reused", "timed_out", "error_status".
   std::string reason;
-  std::string detail;  // for people: the why, with figures
+  std::string detail;                      // for people: the why, with figures
   std::optional<HeartbeatData> heartbeat;  // set whenever a valid heartbeat was read
   std::optional<ReadError> read_error;     // set when the read failed
   std::optional<double> age_seconds;       // set whenever heartbeat is set

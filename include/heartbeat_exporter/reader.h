@@ -42,8 +42,8 @@ enum class ReadError {
 };
 
 inline constexpr ReadError kAllReadErrors[] = {
-    ReadError::kMissing,     ReadError::kUnreadable,   ReadError::kNotRegularFile,
-    ReadError::kTooLarge,    ReadError::kInvalidJson,  ReadError::kNotObject,
+    ReadError::kMissing,      ReadError::kUnreadable,   ReadError::kNotRegularFile,
+    ReadError::kTooLarge,     ReadError::kInvalidJson,  ReadError::kNotObject,
     ReadError::kMissingField, ReadError::kInvalidField, ReadError::kInvalidTimestamp,
 };
 

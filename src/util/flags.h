@@ -1,0 +1,48 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace heartbeat_exporter {
+
+// A small command-line parser in the style of Prometheus's kingpin flags: `--area.name=value`
+// or `--area.name value`, boolean flags without a value, `--help` built in.
+class FlagSet {
+ public:
+  explicit FlagSet(std::string program, std::string summary = {});
+
+  void add_string(std::string name, std::string default_value, std::string help,
+                  std::string placeholder = "VALUE");
+  void add_bool(std::string name, std::string help);
+
+  // Parses argv[first..argc). Returns an error message for an unknown flag, a missing value or
+  // an unexpected positional argument; nullopt on success.
+  std::optional<std::string> parse(int argc, const char* const* argv, int first = 1);
+
+  const std::string& get(std::string_view name) const;
+  bool is_set(std::string_view name) const;  // given on the command line (or a bool flag given)
+  bool help_requested() const { return help_requested_; }
+
+  std::string usage() const;
+
+ private:
+  struct Flag {
+    std::string name;
+    std::string help;
+    std::string placeholder;
+    std::string value;
+    bool is_bool = false;
+    bool set = false;
+  };
+  Flag* find(std::string_view name);
+
+  std::string program_;
+  std::string summary_;
+  std::vector<Flag> flags_;
+  bool help_requested_ = false;
+};
+
+}  // namespace heartbeat_exporter
