@@ -1,1 +1,159 @@
-int main() { return 0; }
+// heartbeat_exporter: serves the health of every configured process to Prometheus.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "expose/collector.h"
+#include "expose/web_server.h"
+#include "heartbeat_exporter/config.h"
+#include "heartbeat_exporter/discover.h"
+#include "heartbeat_exporter/process_table.h"
+#include "util/flags.h"
+#include "util/log.h"
+#include "version.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+constexpr const char* kDefaultConfigFile = "/etc/heartbeat_exporter/config.json";
+// 10180: the 9100-9999 block of Prometheus's default port allocations is taken; see README.
+constexpr const char* kDefaultListenAddress = ":10180";
+
+FlagSet make_flags() {
+  FlagSet flags(
+      "heartbeat_exporter",
+      "Reads the JSON heartbeat files of monitored processes on every scrape and exports\n"
+      "each process's health state, heartbeat age and iteration counter to Prometheus.");
+  flags.add_string("config.file", kDefaultConfigFile, "Heartbeat exporter configuration file.",
+                   "FILE");
+  flags.add_string("web.listen-address", kDefaultListenAddress,
+                   "Address on which to expose metrics and the web interface.", "[HOST]:PORT");
+  flags.add_string("web.telemetry-path", "/metrics", "Path under which to expose metrics.", "PATH");
+  flags.add_string("log.level", "info",
+                   "Only log messages with the given severity or above. One of: [debug, info, "
+                   "warn, error]",
+                   "LEVEL");
+  flags.add_string("log.format", "logfmt", "Output format of log messages. One of: [logfmt, json]",
+                   "FORMAT");
+  flags.add_bool("version", "Show application version and exit.");
+  return flags;
+}
+
+std::string version_line() {
+  return std::string("heartbeat_exporter, version ") + kVersion + " (revision: " + kRevision + ")";
+}
+
+// Loads the config and logs its error; nullptr when it is invalid.
+std::shared_ptr<const Config> load(const std::string& file) {
+  ConfigResult result = load_config(file);
+  if (!result.config) {
+    log::error("invalid configuration", {{"err", result.error}});
+    return nullptr;
+  }
+  return std::make_shared<const Config>(std::move(*result.config));
+}
+
+int run(int argc, char** argv) {
+  FlagSet flags = make_flags();
+  if (auto error = flags.parse(argc, argv)) {
+    std::fprintf(stderr, "heartbeat_exporter: error: %s\n\n%s", error->c_str(),
+                 flags.usage().c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.usage().c_str(), stdout);
+    return 0;
+  }
+  if (flags.get("version") == "true") {
+    std::printf("%s\n", version_line().c_str());
+    return 0;
+  }
+  auto level = log::parse_level(flags.get("log.level"));
+  auto format = log::parse_format(flags.get("log.format"));
+  if (!level || !format) {
+    std::fprintf(stderr, "heartbeat_exporter: error: %s\n\n%s",
+                 !level ? "--log.level must be one of debug, info, warn, error"
+                        : "--log.format must be one of logfmt, json",
+                 flags.usage().c_str());
+    return 2;
+  }
+  log::configure(*level, *format);
+  const std::string& telemetry_path = flags.get("web.telemetry-path");
+  if (telemetry_path.empty() || telemetry_path.front() != '/' || telemetry_path == "/" ||
+      telemetry_path.rfind("/-/", 0) == 0) {
+    std::fprintf(stderr,
+                 "heartbeat_exporter: error: --web.telemetry-path must start with / and may not "
+                 "be / or under /-/, got \"%s\"\n",
+                 telemetry_path.c_str());
+    return 2;
+  }
+
+  const std::string& config_file = flags.get("config.file");
+  auto config = load(config_file);
+  if (!config) return 1;
+
+  // Every thread the server starts inherits this mask, so that only sigwait() below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  SystemProcessTable process_table;
+  auto collector = std::make_shared<HeartbeatCollector>(config, clock, process_table);
+  std::unique_ptr<WebServer> server;
+  try {
+    server = std::make_unique<WebServer>(
+        WebOptions{flags.get("web.listen-address"), telemetry_path}, collector);
+  } catch (const std::exception& e) {
+    log::error("cannot start web server", {{"err", e.what()}});
+    return 1;
+  }
+  log::info("starting heartbeat_exporter",
+            {{"version", kVersion},
+             {"revision", kRevision},
+             {"config", config_file},
+             {"address", server->listening_address()},
+             {"telemetry_path", telemetry_path},
+             {"processes", std::to_string(config->processes.size())},
+             {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
+
+  for (;;) {
+    int signal_number = 0;
+    if (sigwait(&signals, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      log::info("reloading configuration", {{"config", config_file}});
+      if (auto reloaded = load(config_file)) {
+        collector->set_config(reloaded);
+        log::info("configuration reloaded",
+                  {{"processes", std::to_string(reloaded->processes.size())},
+                   {"heartbeat_dirs", std::to_string(reloaded->heartbeat_dirs.size())}});
+      } else {
+        log::warn("keeping the previous configuration");
+      }
+      continue;
+    }
+    log::info("shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    server.reset();
+    return 0;
+  }
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter
+
+int main(int argc, char** argv) {
+  try {
+    return heartbeat_exporter::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "heartbeat_exporter: fatal: %s\n", e.what());
+    return 1;
+  }
+}

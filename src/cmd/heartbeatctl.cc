@@ -1,1 +1,268 @@
-int main() { return 0; }
+// heartbeatctl: the writer side for shell scripts, cron jobs and people, and a one-shot check.
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "heartbeat_exporter/checker.h"
+#include "heartbeat_exporter/config.h"
+#include "heartbeat_exporter/reader.h"
+#include "heartbeat_exporter/timestamp.h"
+#include "heartbeat_exporter/writer.h"
+#include "util/flags.h"
+#include "version.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage =
+    "usage: heartbeatctl <command> [<flags>]\n"
+    "\n"
+    "Commands:\n"
+    "  beat   --dir DIR --key KEY [--status STATUS] [--iteration N] [--pid PID]\n"
+    "         Write one heartbeat to DIR/KEY.json (atomically: temp file, then rename).\n"
+    "         --pid defaults to the calling process (the shell that runs heartbeatctl),\n"
+    "         --iteration to the previous heartbeat's iteration plus one.\n"
+    "  stop   --dir DIR --key KEY\n"
+    "         Remove DIR/KEY.json, for a clean shutdown.\n"
+    "  check  [--config.file FILE] [--json]\n"
+    "         Check every configured process once. Exit status 0 when all are healthy,\n"
+    "         1 when any is not, 2 on a usage or configuration error.\n"
+    "  version\n"
+    "\n"
+    "Run 'heartbeatctl <command> --help' for a command's flags.\n";
+
+int usage_error(const std::string& message, const std::string& usage) {
+  std::fprintf(stderr, "heartbeatctl: error: %s\n\n%s", message.c_str(), usage.c_str());
+  return kExitUsage;
+}
+
+template <typename Integer>
+bool parse_integer(std::string_view text, Integer& out) {
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+// Parses a subcommand's flags; returns an exit status when the command must end here.
+std::optional<int> parse_flags(FlagSet& flags, int argc, char** argv) {
+  if (auto error = flags.parse(argc, argv, 2)) return usage_error(*error, flags.usage());
+  if (flags.help_requested()) {
+    std::fputs(flags.usage().c_str(), stdout);
+    return kExitOk;
+  }
+  return std::nullopt;
+}
+
+std::optional<int> require(const FlagSet& flags, std::initializer_list<const char*> names) {
+  for (const char* name : names) {
+    if (flags.get(name).empty()) {
+      return usage_error(std::string("--") + name + " is required", flags.usage());
+    }
+  }
+  return std::nullopt;
+}
+
+int beat(int argc, char** argv) {
+  FlagSet flags("heartbeatctl beat", "Write one heartbeat.");
+  flags.add_string("dir", "", "Heartbeat folder (created when missing).", "DIR");
+  flags.add_string("key", "", "Process key: the file is DIR/KEY.json.", "KEY");
+  flags.add_string("status", "running", "Status to report; anything but running is an error.",
+                   "STATUS");
+  flags.add_string("iteration", "",
+                   "Iteration counter (default: the previous heartbeat's plus one, or 1).", "N");
+  flags.add_string("pid", "", "Process ID to report (default: the calling process).", "PID");
+  if (auto exit = parse_flags(flags, argc, argv)) return *exit;
+  if (auto exit = require(flags, {"dir", "key"})) return *exit;
+  if (!is_valid_process_key(flags.get("key"))) {
+    return usage_error("invalid --key \"" + flags.get("key") +
+                           "\": want 1 to 128 of [A-Za-z0-9_.-], not starting with .",
+                       flags.usage());
+  }
+
+  HeartbeatData data;
+  data.process_key = flags.get("key");
+  data.status = flags.get("status");
+  // The shell (or cron job) that runs heartbeatctl is the process whose liveness matters.
+  data.pid = getppid();
+  if (flags.is_set("pid") &&
+      (!parse_integer(flags.get("pid"), data.pid) || data.pid < 1 || data.pid > kMaxPid)) {
+    return usage_error("--pid must be an integer from 1 to " + std::to_string(kMaxPid),
+                       flags.usage());
+  }
+  std::uint64_t iteration = 1;
+  if (flags.is_set("iteration")) {
+    if (!parse_integer(flags.get("iteration"), iteration)) {
+      return usage_error("--iteration must be a non-negative integer", flags.usage());
+    }
+  } else {
+    auto previous = read_heartbeat(heartbeat_file_path(flags.get("dir"), flags.get("key")));
+    if (previous.ok() && previous.heartbeat->iteration) {
+      iteration = *previous.heartbeat->iteration + 1;
+    }
+  }
+  data.iteration = iteration;
+  data.timestamp = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  try {
+    write_heartbeat_file(flags.get("dir"), flags.get("key"), data);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "heartbeatctl: %s\n", e.what());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int stop(int argc, char** argv) {
+  FlagSet flags("heartbeatctl stop", "Remove a heartbeat file.");
+  flags.add_string("dir", "", "Heartbeat folder.", "DIR");
+  flags.add_string("key", "", "Process key.", "KEY");
+  if (auto exit = parse_flags(flags, argc, argv)) return *exit;
+  if (auto exit = require(flags, {"dir", "key"})) return *exit;
+  try {
+    remove_heartbeat_file(flags.get("dir"), flags.get("key"));
+  } catch (const std::invalid_argument& e) {
+    return usage_error(e.what(), flags.usage());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "heartbeatctl: %s\n", e.what());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+std::string format_age(const CheckResult& result) {
+  if (!result.age_seconds) return "-";
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.1fs", *result.age_seconds);
+  return buffer;
+}
+
+void print_table(const MonitorReport& report) {
+  std::size_t width = 7;
+  for (const auto& result : report.results) width = std::max(width, result.process.key.size());
+  std::printf("%-*s  %-12s  %9s  %8s  %-10s  %s\n", static_cast<int>(width), "PROCESS", "STATE",
+              "AGE", "PID", "STATUS", "REASON");
+  for (const auto& result : report.results) {
+    std::string pid = result.heartbeat ? std::to_string(result.heartbeat->pid) : "-";
+    std::string status = result.heartbeat ? result.heartbeat->status : "-";
+    std::string reason = result.detail.empty() ? "-" : result.detail;
+    std::printf("%-*s  %-12s  %9s  %8s  %-10s  %s\n", static_cast<int>(width),
+                result.process.key.c_str(), std::string(to_string(result.state)).c_str(),
+                format_age(result).c_str(), pid.c_str(), status.c_str(), reason.c_str());
+  }
+  for (const auto& error : report.discovery_errors) std::printf("warning: %s\n", error.c_str());
+}
+
+void print_json(const MonitorReport& report) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> json(buffer);
+  auto string = [&json](std::string_view text) {
+    json.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+  };
+  json.StartObject();
+  json.Key("all_healthy");
+  json.Bool(report.all_healthy());
+  json.Key("checked_at");
+  string(format_timestamp(report.checked_at));
+  json.Key("processes");
+  json.StartArray();
+  for (const auto& result : report.results) {
+    json.StartObject();
+    json.Key("process");
+    string(result.process.key);
+    json.Key("state");
+    string(to_string(result.state));
+    json.Key("reason");
+    string(result.reason);
+    json.Key("detail");
+    string(result.detail);
+    json.Key("heartbeat_path");
+    string(result.process.heartbeat_path.string());
+    json.Key("timeout_seconds");
+    json.Double(result.process.timeout_seconds);
+    if (result.age_seconds) {
+      json.Key("age_seconds");
+      json.Double(*result.age_seconds);
+    }
+    if (result.heartbeat) {
+      json.Key("pid");
+      json.Int64(result.heartbeat->pid);
+      json.Key("status");
+      string(result.heartbeat->status);
+      json.Key("timestamp");
+      string(format_timestamp(result.heartbeat->timestamp));
+      if (result.heartbeat->iteration) {
+        json.Key("iteration");
+        json.Uint64(*result.heartbeat->iteration);
+      }
+    }
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("discovery_errors");
+  json.StartArray();
+  for (const auto& error : report.discovery_errors) string(error);
+  json.EndArray();
+  json.EndObject();
+  std::printf("%s\n", buffer.GetString());
+}
+
+int check(int argc, char** argv) {
+  FlagSet flags("heartbeatctl check", "Check every configured process once.");
+  flags.add_string("config.file", "/etc/heartbeat_exporter/config.json",
+                   "Heartbeat exporter configuration file.", "FILE");
+  flags.add_bool("json", "Print the result as JSON instead of a table.");
+  if (auto exit = parse_flags(flags, argc, argv)) return *exit;
+  ConfigResult config = load_config(flags.get("config.file"));
+  if (!config.config) {
+    std::fprintf(stderr, "heartbeatctl: %s\n", config.error.c_str());
+    return kExitUsage;
+  }
+  MonitorReport report = check_all_processes(*config.config);
+  if (flags.get("json") == "true") {
+    print_json(report);
+  } else {
+    print_table(report);
+  }
+  return report.all_healthy() ? kExitOk : kExitFailure;
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  std::string_view command = argv[1];
+  if (command == "beat") return beat(argc, argv);
+  if (command == "stop") return stop(argc, argv);
+  if (command == "check") return check(argc, argv);
+  if (command == "version" || command == "--version") {
+    std::printf("heartbeatctl, version %s (revision: %s)\n", kVersion, kRevision);
+    return kExitOk;
+  }
+  if (command == "help" || command == "--help" || command == "-h") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  std::fprintf(stderr, "heartbeatctl: error: unknown command \"%s\"\n\n%s", argv[1], kUsage);
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter
+
+int main(int argc, char** argv) {
+  try {
+    return heartbeat_exporter::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "heartbeatctl: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,1 +1,259 @@
-// placeholder: being written
+#include "expose/web_server.h"
+
+#include <CivetServer.h>
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <netinet/in.h>
+#include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <vector>
+
+#include "expose/landing_page.h"
+#include "util/log.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+std::optional<int> parse_port(std::string_view text) {
+  int port = -1;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (error != std::errc() || end != text.data() + text.size() || port < 0 || port > 65535) {
+    return std::nullopt;
+  }
+  return port;
+}
+
+bool is_ipv4_literal(std::string_view host) {
+  int parts = 0;
+  while (!host.empty()) {
+    auto dot = host.find('.');
+    auto part = host.substr(0, dot);
+    int value = -1;
+    auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (part.empty() || part.size() > 3 || error != std::errc() ||
+        end != part.data() + part.size() || value > 255) {
+      return false;
+    }
+    ++parts;
+    if (dot == std::string_view::npos) break;
+    host.remove_prefix(dot + 1);
+    if (host.empty()) return false;
+  }
+  return parts == 4;
+}
+
+// Prometheus compresses at the default level; the exposition is highly repetitive text.
+std::optional<std::string> gzip(std::string_view input) {
+  z_stream stream{};
+  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    return std::nullopt;
+  }
+  std::string output(deflateBound(&stream, static_cast<uLong>(input.size())), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+  stream.avail_in = static_cast<uInt>(input.size());
+  stream.next_out = reinterpret_cast<Bytef*>(output.data());
+  stream.avail_out = static_cast<uInt>(output.size());
+  int result = deflate(&stream, Z_FINISH);
+  output.resize(stream.total_out);
+  deflateEnd(&stream);
+  if (result != Z_STREAM_END) return std::nullopt;
+  return output;
+}
+
+int send(mg_connection* conn, int status, std::string_view reason, std::string_view content_type,
+         std::string_view body, bool head, std::string_view extra_headers = {}) {
+  std::string headers = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+  headers += "Content-Type: " + std::string(content_type) + "\r\n";
+  headers += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  headers += extra_headers;
+  headers += "\r\n";
+  mg_write(conn, headers.data(), headers.size());
+  if (!head) mg_write(conn, body.data(), body.size());
+  return status;
+}
+
+int send_text(mg_connection* conn, int status, std::string_view reason, std::string_view body,
+              bool head, std::string_view extra_headers = {}) {
+  return send(conn, status, reason, "text/plain; charset=utf-8", body, head, extra_headers);
+}
+
+// Why binding host:port fails, found by trying it; only used after civetweb failed to bind.
+std::string bind_error(const std::string& host, const std::string& civet_port) {
+  std::string port_text = civet_port.substr(civet_port.rfind(':') == std::string::npos
+                                                ? (civet_port.front() == '+' ? 1 : 0)
+                                                : civet_port.rfind(':') + 1);
+  int port = std::stoi(port_text);
+  bool v6 = !host.empty() && host.front() == '[';
+  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  int result = -1;
+  if (v6) {
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    address.sin6_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &address.sin6_addr);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  } else {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (!host.empty()) inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  }
+  std::string reason = result == 0 ? "civetweb could not bind it" : std::strerror(errno);
+  close(fd);
+  return reason;
+}
+
+}  // namespace
+
+std::optional<std::string> to_civetweb_listening_port(std::string_view address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  auto host = address.substr(0, colon);
+  auto port = parse_port(address.substr(colon + 1));
+  if (!port) return std::nullopt;
+  std::string port_text = std::to_string(*port);
+  // Like Go's net.Listen, an empty host means every address, IPv4 and IPv6 ("+" in civetweb).
+  if (host.empty()) return "+" + port_text;
+  if (host == "localhost") return "127.0.0.1:" + port_text;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return std::string(host) + ":" + port_text;
+  }
+  if (is_ipv4_literal(host)) return std::string(host) + ":" + port_text;
+  return std::nullopt;
+}
+
+bool accepts_gzip(std::string_view accept_encoding) {
+  while (!accept_encoding.empty()) {
+    auto comma = accept_encoding.find(',');
+    auto item = accept_encoding.substr(0, comma);
+    accept_encoding =
+        comma == std::string_view::npos ? std::string_view{} : accept_encoding.substr(comma + 1);
+    auto trim = [](std::string_view s) {
+      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+      while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+      return s;
+    };
+    auto semicolon = item.find(';');
+    auto coding = trim(item.substr(0, semicolon));
+    if (coding != "gzip" && coding != "*") continue;
+    if (semicolon == std::string_view::npos) return true;
+    auto params = trim(item.substr(semicolon + 1));
+    if (params.substr(0, 2) != "q=") return true;
+    auto q = params.substr(2);
+    // q=0, q=0.0, q=0.000 refuse the coding; anything else accepts it.
+    return q.find_first_not_of("0.") != std::string_view::npos;
+  }
+  return false;
+}
+
+WebServer::WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatCollector> collector)
+    : options_(options), collector_(std::move(collector)) {
+  auto port = to_civetweb_listening_port(options.listen_address);
+  if (!port) {
+    throw std::runtime_error("invalid --web.listen-address " + options.listen_address +
+                             ": want [host]:port with an IP address or localhost as host");
+  }
+  auto colon = options.listen_address.rfind(':');
+  bind_host_ = options.listen_address.substr(0, colon);
+  if (bind_host_ == "localhost") bind_host_ = "127.0.0.1";
+
+  CivetCallbacks callbacks{};
+  callbacks.begin_request = &WebServer::begin_request;
+  // civetweb reports its own errors (bind failures) through log_message; keep them off stderr,
+  // the CivetException below carries the reason.
+  callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
+  std::vector<std::string> civet_options = {
+      "listening_ports",
+      *port,
+      "num_threads",
+      "8",
+      // A client that opens a connection and sends nothing must not hold a worker for long.
+      "request_timeout_ms",
+      "10000",
+      "enable_keep_alive",
+      "yes",
+  };
+  try {
+    server_ = std::make_unique<CivetServer>(civet_options, &callbacks, this);
+  } catch (const std::exception&) {
+    // civetweb's exception only says that binding failed; a bind of our own says why.
+    throw std::runtime_error("cannot listen on " + options.listen_address + ": " +
+                             bind_error(bind_host_, *port));
+  }
+}
+
+WebServer::~WebServer() = default;
+
+std::string WebServer::listening_address() const {
+  auto ports = server_->getListeningPorts();
+  std::string host = bind_host_.empty() ? "0.0.0.0" : bind_host_;
+  std::string out;
+  for (int port : ports) {
+    if (!out.empty()) out += ",";
+    out += host + ":" + std::to_string(port);
+  }
+  return out;
+}
+
+int WebServer::begin_request(mg_connection* conn) {
+  auto* server = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
+  const auto* self = static_cast<const WebServer*>(server->getUserContext());
+  return self->handle(conn);
+}
+
+int WebServer::handle(mg_connection* conn) const {
+  const mg_request_info* request = mg_get_request_info(conn);
+  std::string_view method = request->request_method != nullptr ? request->request_method : "";
+  std::string_view path = request->local_uri != nullptr ? request->local_uri : "";
+  bool head = method == "HEAD";
+  bool known =
+      path == options_.telemetry_path || path == "/" || path == "/-/healthy" || path == "/-/ready";
+  if (!known) return send_text(conn, 404, "Not Found", "404 page not found\n", head);
+  if (method != "GET" && !head) {
+    return send_text(conn, 405, "Method Not Allowed", "method not allowed\n", false,
+                     "Allow: GET, HEAD\r\n");
+  }
+  try {
+    if (path == options_.telemetry_path) return serve_metrics(conn, head);
+    if (path == "/") return serve_landing_page(conn, head);
+    if (path == "/-/healthy") return send_text(conn, 200, "OK", "Healthy\n", head);
+    return send_text(conn, 200, "OK", "Ready\n", head);
+  } catch (const std::exception& e) {
+    log::error("request failed", {{"path", std::string(path)}, {"err", e.what()}});
+    return send_text(conn, 500, "Internal Server Error", "internal error\n", head);
+  }
+}
+
+int WebServer::serve_metrics(mg_connection* conn, bool head) const {
+  auto families = collector_->Collect();
+  std::string body = prometheus::TextSerializer().Serialize(families);
+  const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
+  if (accept_encoding != nullptr && accepts_gzip(accept_encoding)) {
+    if (auto compressed = gzip(body)) {
+      return send(conn, 200, "OK", kMetricsContentType, *compressed, head,
+                  "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+    }
+  }
+  return send(conn, 200, "OK", kMetricsContentType, body, head, "Vary: Accept-Encoding\r\n");
+}
+
+int WebServer::serve_landing_page(mg_connection* conn, bool head) const {
+  std::string page = render_landing_page(collector_->check(), options_.telemetry_path);
+  return send(conn, 200, "OK", "text/html; charset=utf-8", page, head);
+}
+
+}  // namespace heartbeat_exporter

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "expose/collector.h"
+
+class CivetServer;
+struct mg_connection;
+
+namespace heartbeat_exporter {
+
+// Turns --web.listen-address (":9100", "127.0.0.1:9100", "[::1]:9100", "localhost:9100") into
+// civetweb's listening_ports syntax. Returns nullopt when it is not an address we can bind.
+std::optional<std::string> to_civetweb_listening_port(std::string_view address);
+
+// True when an Accept-Encoding header value allows gzip (a "gzip" token whose q is not 0).
+bool accepts_gzip(std::string_view accept_encoding);
+
+struct WebOptions {
+  std::string listen_address = ":10180";
+  std::string telemetry_path = "/metrics";
+};
+
+// The HTTP face of the exporter. Routes:
+//   <telemetry path>  the exposition (gzip when asked), a fresh check per request
+//   /                 landing page
+//   /-/healthy        200 while the process runs
+//   /-/ready          200 once the server is serving
+//   anything else     404; methods other than GET and HEAD: 405
+// prometheus-cpp's Exposer owns its CivetServer privately and gives a request callback no way
+// back to its owner, so it cannot serve these routes; this class does, with prometheus-cpp's
+// Collectable and TextSerializer doing the metrics part as they do inside the Exposer.
+class WebServer {
+ public:
+  // Starts serving. Throws std::runtime_error with a one-line reason when the address is
+  // invalid or cannot be bound.
+  WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatCollector> collector);
+  ~WebServer();
+  WebServer(const WebServer&) = delete;
+  WebServer& operator=(const WebServer&) = delete;
+
+  // "host:port" for each bound socket, with the real port when 0 was asked for.
+  std::string listening_address() const;
+
+ private:
+  static int begin_request(mg_connection* conn);
+  int handle(mg_connection* conn) const;
+  int serve_metrics(mg_connection* conn, bool head) const;
+  int serve_landing_page(mg_connection* conn, bool head) const;
+
+  WebOptions options_;
+  std::string bind_host_;
+  std::shared_ptr<const HeartbeatCollector> collector_;
+  std::unique_ptr<CivetServer> server_;
+};
+
+}  // namespace heartbeat_exporter
