@@ -1,1 +1,110 @@
-#include <catch2/catch.hpp>
+#include "support/http_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+
+namespace heartbeat_exporter::testing {
+namespace {
+
+struct Socket {
+  int fd;
+  ~Socket() { close(fd); }
+};
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+}  // namespace
+
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const std::map<std::string, std::string>& extra_headers) {
+  Socket sock{socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (sock.fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  timeval timeout{10, 0};
+  setsockopt(sock.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(sock.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "connect 127.0.0.1:" + std::to_string(port));
+  }
+  std::string request =
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& [name, value] : extra_headers) request += name + ": " + value + "\r\n";
+  request += "\r\n";
+  if (send(sock.fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    throw std::system_error(errno, std::generic_category(), "send");
+  }
+  std::string raw;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = recv(sock.fd, buffer, sizeof buffer, 0);
+    if (n > 0) {
+      raw.append(buffer, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::system_error(errno, std::generic_category(), "recv");
+    break;
+  }
+  auto header_end = raw.find("\r\n\r\n");
+  if (header_end == std::string::npos) throw std::runtime_error("malformed response: " + raw);
+  HttpResponse response;
+  std::string head = raw.substr(0, header_end);
+  response.body = raw.substr(header_end + 4);
+  auto line_end = head.find("\r\n");
+  std::string status_line = head.substr(0, line_end);
+  response.status = std::stoi(status_line.substr(status_line.find(' ') + 1));
+  std::size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+  while (pos < head.size()) {
+    auto end = head.find("\r\n", pos);
+    if (end == std::string::npos) end = head.size();
+    std::string line = head.substr(pos, end - pos);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(' '));
+      response.headers[lower(line.substr(0, colon))] = value;
+    }
+    pos = end + 2;
+  }
+  return response;
+}
+
+std::string gunzip(const std::string& compressed) {
+  z_stream stream{};
+  if (inflateInit2(&stream, 15 + 16) != Z_OK) throw std::runtime_error("inflateInit2");
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  stream.avail_in = static_cast<uInt>(compressed.size());
+  std::string out;
+  char buffer[65536];
+  int result = Z_OK;
+  while (result == Z_OK) {
+    stream.next_out = reinterpret_cast<Bytef*>(buffer);
+    stream.avail_out = sizeof buffer;
+    result = inflate(&stream, Z_NO_FLUSH);
+    out.append(buffer, sizeof buffer - stream.avail_out);
+  }
+  inflateEnd(&stream);
+  if (result != Z_STREAM_END) throw std::runtime_error("not a complete gzip stream");
+  return out;
+}
+
+}  // namespace heartbeat_exporter::testing

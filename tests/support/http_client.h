@@ -1,0 +1,27 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace heartbeat_exporter::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;                            // as received (still gzip-encoded if it was)
+};
+
+// A minimal HTTP/1.1 client over a real TCP socket to 127.0.0.1, enough to test the exporter
+// the way Prometheus talks to it. `extra_headers` are full lines without the CRLF. Throws on
+// connection errors; gives up after 10 s.
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const std::map<std::string, std::string>& extra_headers = {});
+
+inline HttpResponse http_get(int port, const std::string& path,
+                             const std::map<std::string, std::string>& extra_headers = {}) {
+  return http_request(port, "GET", path, extra_headers);
+}
+
+std::string gunzip(const std::string& compressed);
+
+}  // namespace heartbeat_exporter::testing
