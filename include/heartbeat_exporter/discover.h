@@ -9,7 +9,9 @@ namespace heartbeat_exporter {
 
 struct Discovery {
   std::vector<ProcessConfig> processes;  // sorted by key, keys unique
-  std::vector<std::string> errors;       // one line per folder that could not be listed
+  // One line per folder that could not be listed and per file skipped because its name is
+  // not valid UTF-8 (it could not be a Prometheus label value).
+  std::vector<std::string> errors;
 };
 
 // Lists the processes to check on this scrape: every configured process, plus every *.json file

@@ -41,7 +41,8 @@ struct CheckResult {
   std::string detail;                      // for people: the why, with figures
   std::optional<HeartbeatData> heartbeat;  // set whenever a valid heartbeat was read
   std::optional<ReadError> read_error;     // set when the read failed
-  std::optional<double> age_seconds;       // set whenever heartbeat is set
+  // Set whenever heartbeat is set, except for a timestamp too far in the future (no heartbeat).
+  std::optional<double> age_seconds;
 };
 
 struct MonitorReport {

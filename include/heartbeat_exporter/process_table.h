@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -38,6 +39,7 @@ class SystemProcessTable final : public ProcessTable {
   std::filesystem::path proc_root_;
   std::optional<Timestamp> boot_time_;  // btime from /proc/stat
   long clock_ticks_per_second_;
+  std::chrono::microseconds realtime_minus_boottime_;  // at construction, to detect clock steps
 };
 
 // Where "now" comes from. Tests substitute a fake and never sleep.

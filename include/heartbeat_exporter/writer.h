@@ -26,7 +26,7 @@ std::string serialize_heartbeat(const HeartbeatData& data);
 // then rename() over the target, so that a reader sees the old file or the new one, never part
 // of one. Creates dir when missing. On failure the previous heartbeat is left as it was and
 // std::system_error is thrown; its what() names the path and the system's error text.
-// Throws std::invalid_argument for an invalid key.
+// Throws std::invalid_argument for an invalid key, or a key or status that is not UTF-8.
 void write_heartbeat_file(const std::filesystem::path& dir, std::string_view key,
                           const HeartbeatData& data);
 

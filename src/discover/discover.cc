@@ -1,5 +1,9 @@
 #include "heartbeat_exporter/discover.h"
 
+#include <rapidjson/encodings.h>
+#include <rapidjson/stream.h>
+#include <rapidjson/stringbuffer.h>
+
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -20,9 +24,35 @@ std::optional<std::string> key_of(std::string_view name) {
   return std::string(name.substr(0, name.size() - kHeartbeatSuffix.size()));
 }
 
+// Prometheus rejects a whole scrape whose label values are not UTF-8, and a file name becomes
+// the `process` label, so one such name must cost only itself.
+bool is_valid_utf8(std::string_view text) {
+  rapidjson::StringStream stream(text.data());
+  rapidjson::StringBuffer ignored;
+  while (static_cast<std::size_t>(stream.Tell()) < text.size()) {
+    if (!rapidjson::UTF8<>::Validate(stream, ignored)) return false;
+  }
+  return true;
+}
+
+std::string escape_bytes(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
 struct Listing {
   std::vector<ProcessConfig> processes;
-  std::optional<std::string> error;
+  std::vector<std::string> errors;
 };
 
 // Files are not stat()ed here: the reader decides what kind of file each one is, so that a
@@ -30,7 +60,7 @@ struct Listing {
 Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
   auto fail = [&](const std::error_code& ec) {
     return Listing{{},
-                   "cannot list heartbeat folder \"" + dir.path.string() + "\": " + ec.message()};
+                   {"cannot list heartbeat folder \"" + dir.path.string() + "\": " + ec.message()}};
   };
   std::error_code ec;
   fs::directory_iterator it(dir.path, ec);
@@ -40,6 +70,11 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
     auto name = it->path().filename().string();
     auto key = key_of(name);
     if (!key) continue;
+    if (!is_valid_utf8(*key)) {
+      listing.errors.push_back("skipping heartbeat file \"" + escape_bytes(name) + "\" in \"" +
+                               dir.path.string() + "\": its name is not valid UTF-8");
+      continue;
+    }
     listing.processes.push_back(ProcessConfig{.key = std::move(*key),
                                               .heartbeat_path = it->path(),
                                               .timeout_seconds = dir.timeout_seconds,
@@ -59,7 +94,7 @@ Discovery discover_processes(const Config& config) {
   for (const auto& process : config.processes) by_key.try_emplace(process.key, process);
   for (const auto& dir : config.heartbeat_dirs) {
     auto listing = list_heartbeat_dir(dir);
-    if (listing.error) discovery.errors.push_back(std::move(*listing.error));
+    for (auto& error : listing.errors) discovery.errors.push_back(std::move(error));
     // try_emplace keeps the first entry for a key: configured processes and earlier folders win.
     for (auto& process : listing.processes) by_key.try_emplace(process.key, std::move(process));
   }

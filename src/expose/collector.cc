@@ -102,7 +102,8 @@ HeartbeatCollector::HeartbeatCollector(std::shared_ptr<const Config> config, con
               .Add({})),
       discovery_errors_(prometheus::BuildGauge()
                             .Name("heartbeat_exporter_discovery_errors")
-                            .Help("Heartbeat folders that could not be listed in this scrape.")
+                            .Help("Heartbeat folders that could not be listed, and heartbeat files "
+                                  "skipped for a name that is not UTF-8, in this scrape.")
                             .Register(*registry_)
                             .Add({})),
       read_errors_(prometheus::BuildCounter()

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -102,7 +103,7 @@ std::optional<PidStat> parse_pid_stat(std::string_view line) {
   }
 }
 
-// btime is read once: the boot time does not change while we run.
+// btime is read once; wall-clock steps after that are corrected for in lookup().
 std::optional<Timestamp> read_boot_time(const std::filesystem::path& proc_stat) {
   std::ifstream in(proc_stat);
   std::string line;
@@ -116,12 +117,25 @@ std::optional<Timestamp> read_boot_time(const std::filesystem::path& proc_stat) 
   return std::nullopt;
 }
 
+// The wall clock minus the time since boot: constant unless someone steps the wall clock.
+std::chrono::microseconds realtime_minus_boottime() {
+  timespec real{}, boot{};
+  ::clock_gettime(CLOCK_REALTIME, &real);
+  ::clock_gettime(CLOCK_BOOTTIME, &boot);
+  auto to_micros = [](const timespec& t) {
+    return std::chrono::seconds{t.tv_sec} + std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::nanoseconds{t.tv_nsec});
+  };
+  return to_micros(real) - to_micros(boot);
+}
+
 }  // namespace
 
 SystemProcessTable::SystemProcessTable(std::filesystem::path proc_root)
     : proc_root_(std::move(proc_root)),
       boot_time_(read_boot_time(proc_root_ / "stat")),
-      clock_ticks_per_second_(::sysconf(_SC_CLK_TCK)) {}
+      clock_ticks_per_second_(::sysconf(_SC_CLK_TCK)),
+      realtime_minus_boottime_(realtime_minus_boottime()) {}
 
 ProcessInfo SystemProcessTable::lookup(std::int64_t pid) const {
   if (pid < 1 || pid > kMaxPid) return {Liveness::kGone, std::nullopt};
@@ -147,7 +161,11 @@ ProcessInfo SystemProcessTable::lookup(std::int64_t pid) const {
       std::chrono::seconds{static_cast<std::int64_t>(stat->start_ticks / ticks_per_second)};
   auto fraction = std::chrono::microseconds{static_cast<std::int64_t>(
       stat->start_ticks % ticks_per_second * 1'000'000 / ticks_per_second)};
-  return {liveness, *boot_time_ + seconds + fraction};
+  // btime was read at startup; if the wall clock has been stepped since (NTP at boot), start
+  // times move with it, or a live process would look like it started after its heartbeat.
+  auto step = std::chrono::round<std::chrono::seconds>(realtime_minus_boottime() -
+                                                       realtime_minus_boottime_);
+  return {liveness, *boot_time_ + step + seconds + fraction};
 }
 
 Timestamp SystemClock::now() const {

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
@@ -199,6 +200,34 @@ TEST_CASE("configured and discovered processes come out sorted by key, keys uniq
 
   CHECK(keys_of(discover_processes(config)) ==
         std::vector<std::string>{"Beta", "alpha", "b", "c", "m", "y", "zeta"});
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter
+
+namespace heartbeat_exporter {
+namespace {
+
+TEST_CASE("a file whose name is not UTF-8 is skipped with an error, the rest are kept") {
+  TempDir dir;
+  dir.write("hb/good.json", "{}");
+  dir.write("hb/caf\xe9.json", "{}");      // Latin-1 e-acute: not UTF-8
+  dir.write("hb/caf\xc3\xa9.json", "{}");  // the same in UTF-8
+  dir.write("hb/cut\xe2\x9c.json", "{}");  // a truncated three-byte sequence
+  Config config;
+  config.heartbeat_dirs.push_back(folder(dir / "hb"));
+
+  auto discovery = discover_processes(config);
+
+  CHECK(keys_of(discovery) == std::vector<std::string>{"caf\xc3\xa9", "good"});
+  auto skipped = [&](const std::string& escaped_name) {
+    return "skipping heartbeat file \"" + escaped_name + "\" in \"" + (dir / "hb").string() +
+           "\": its name is not valid UTF-8";
+  };
+  auto errors = discovery.errors;
+  std::sort(errors.begin(), errors.end());
+  CHECK(errors ==
+        std::vector<std::string>{skipped("caf\\xe9.json"), skipped("cut\\xe2\\x9c.json")});
 }
 
 }  // namespace
