@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, the Debian 12 packages needed to build heartbeat_exporter and run its
+# tests, skipping apt entirely when they are all present already.
+#   deploy/scripts/install-build-deps.sh            build dependencies
+#   deploy/scripts/install-build-deps.sh --tests    plus what the test suite runs (promtool, python3)
+set -euo pipefail
+
+packages=(g++ cmake make git pkg-config prometheus-cpp-dev libcivetweb-dev rapidjson-dev zlib1g-dev catch2)
+if [[ "${1:-}" == "--tests" ]]; then
+  packages+=(prometheus python3 procps)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-build-deps: missing packages: ${missing[*]}; run as root or install them" >&2
+  exit 1
+fi
+echo "install-build-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
