@@ -1,11 +1,8 @@
 #include "heartbeat_exporter/config.h"
 
-#include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +12,8 @@
 #include <set>
 #include <system_error>
 #include <utility>
+
+#include "util/bounded_file.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -87,8 +86,6 @@ std::string printable(std::string_view text) {
 std::string join(const std::string& parent, std::string_view name) {
   return parent + "." + printable(name);
 }
-
-std::string error_text(int error) { return std::generic_category().message(error); }
 
 // RapidJSON keeps every member of an object, so a repeated name has to be caught by hand or one
 // of the two values would silently win.
@@ -314,52 +311,6 @@ class Parser {
   std::string error_;
 };
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-struct FileText {
-  std::optional<std::string> text;
-  std::string error;  // what is wrong, without the file name
-};
-
-FileText read_config_file(const fs::path& file) {
-  // O_NONBLOCK so that a FIFO given as the config does not hang the exporter at open().
-  FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return {std::nullopt, "cannot read config file: " + error_text(errno)};
-  struct stat status {};
-  if (::fstat(fd.get(), &status) != 0) {
-    return {std::nullopt, "cannot read config file: " + error_text(errno)};
-  }
-  if (!S_ISREG(status.st_mode)) return {std::nullopt, "not a regular file"};
-  if (static_cast<std::size_t>(status.st_size) > kMaxConfigBytes) {
-    return {std::nullopt, "file is larger than 16 MiB"};
-  }
-
-  std::string text;
-  text.reserve(static_cast<std::size_t>(status.st_size));
-  char buffer[64 * 1024];
-  // The file may grow after fstat(), so the bound is enforced on what is actually read.
-  while (text.size() <= kMaxConfigBytes) {
-    ssize_t count = ::read(fd.get(), buffer, sizeof(buffer));
-    if (count < 0 && errno == EINTR) continue;
-    if (count < 0) return {std::nullopt, "cannot read config file: " + error_text(errno)};
-    if (count == 0) return {std::move(text), {}};
-    text.append(buffer, static_cast<std::size_t>(count));
-  }
-  return {std::nullopt, "file is larger than 16 MiB"};
-}
-
 bool is_label_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 
 bool is_label_char(char c) { return is_label_start(c) || (c >= '0' && c <= '9'); }
@@ -367,9 +318,24 @@ bool is_label_char(char c) { return is_label_start(c) || (c >= '0' && c <= '9');
 }  // namespace
 
 ConfigResult load_config(const std::filesystem::path& file) {
-  auto read = read_config_file(file);
-  if (!read.text) return {std::nullopt, file.string() + ": " + read.error};
-  return parse_config(*read.text, file);
+  using Status = detail::BoundedFile::Status;
+  auto fail = [&file](std::string what) {
+    return ConfigResult{std::nullopt, file.string() + ": " + what};
+  };
+  auto read = detail::read_bounded_file(file, kMaxConfigBytes);
+  switch (read.status) {
+    case Status::kOk:
+      return parse_config(read.content, file);
+    case Status::kOpenFailed:
+    case Status::kStatFailed:
+    case Status::kReadFailed:
+      return fail("cannot read config file: " + detail::error_text(read.error));
+    case Status::kNotRegularFile:
+      return fail("not a regular file");
+    case Status::kTooLarge:
+      return fail("file is larger than 16 MiB");
+  }
+  return fail("cannot read config file");
 }
 
 ConfigResult parse_config(std::string_view json, const std::filesystem::path& file) {

@@ -38,7 +38,8 @@ bool is_ipv4_literal(std::string_view host) {
   while (!host.empty()) {
     auto dot = host.find('.');
     auto part = host.substr(0, dot);
-    int value = -1;
+    // Unsigned, so that from_chars refuses a sign: "-1.2.3.4" is no address.
+    unsigned value = 0;
     auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
     if (part.empty() || part.size() > 3 || error != std::errc() ||
         end != part.data() + part.size() || value > 255) {

@@ -1,14 +1,13 @@
 #include "heartbeat_exporter/reader.h"
 
-#include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <system_error>
+
+#include "util/bounded_file.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -18,25 +17,7 @@ namespace {
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 std::string quoted(const std::filesystem::path& path) { return "\"" + path.string() + "\""; }
-
-// std::strerror may share a static buffer between threads; error_code's message does not.
-std::string error_text(int error) { return std::generic_category().message(error); }
 
 std::string field_message(std::string_view field, std::string_view problem) {
   return "field \"" + std::string(field) + "\": " + std::string(problem);
@@ -47,7 +28,8 @@ ReadResult invalid_field(std::string_view field, std::string_view problem) {
 }
 
 ReadResult open_failure(const std::filesystem::path& path, int error) {
-  const std::string message = "opening heartbeat file " + quoted(path) + ": " + error_text(error);
+  const std::string message =
+      "opening heartbeat file " + quoted(path) + ": " + detail::error_text(error);
   // ENOTDIR means a parent is a regular file, so the heartbeat cannot exist either.
   if (error == ENOENT || error == ENOTDIR) return ReadResult::fail(ReadError::kMissing, message);
   return ReadResult::fail(ReadError::kUnreadable, message);
@@ -57,36 +39,6 @@ ReadResult too_large(const std::filesystem::path& path) {
   return ReadResult::fail(ReadError::kTooLarge, "heartbeat file " + quoted(path) +
                                                     " is larger than " +
                                                     std::to_string(kMaxHeartbeatBytes) + " bytes");
-}
-
-struct BoundedRead {
-  std::string content;
-  int error = 0;  // errno of a failed read(), 0 on success
-};
-
-// Reads until EOF but never more than limit + 1 bytes, so that a file which grew after fstat is
-// still caught as too large. Starts from the size fstat saw to avoid touching 64 KiB per file.
-BoundedRead read_bounded(int fd, std::size_t expected_size, std::size_t limit) {
-  BoundedRead result;
-  std::string& buffer = result.content;
-  buffer.resize(std::min(expected_size, limit) + 1);
-  std::size_t total = 0;
-  while (true) {
-    if (total == buffer.size()) {
-      if (buffer.size() > limit) break;
-      buffer.resize(limit + 1);
-    }
-    const ssize_t got = ::read(fd, buffer.data() + total, buffer.size() - total);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      result.error = errno;
-      break;
-    }
-    if (got == 0) break;
-    total += static_cast<std::size_t>(got);
-  }
-  buffer.resize(total);
-  return result;
 }
 
 struct KnownFields {
@@ -214,29 +166,24 @@ std::string_view to_string(ReadError error) {
 }
 
 ReadResult read_heartbeat(const std::filesystem::path& path) {
-  // O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer.
-  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return open_failure(path, errno);
-
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) {
-    return ReadResult::fail(ReadError::kUnreadable,
-                            "inspecting heartbeat file " + quoted(path) + ": " + error_text(errno));
-  }
-  if (!S_ISREG(info.st_mode)) {
-    return ReadResult::fail(ReadError::kNotRegularFile,
-                            "heartbeat file " + quoted(path) + " is not a regular file");
-  }
-  const auto size = static_cast<std::size_t>(info.st_size);
-  if (size > kMaxHeartbeatBytes) return too_large(path);
-
-  const BoundedRead read = read_bounded(fd.get(), size, kMaxHeartbeatBytes);
-  if (read.error != 0) {
-    return ReadResult::fail(ReadError::kUnreadable, "reading heartbeat file " + quoted(path) +
-                                                        ": " + error_text(read.error));
-  }
-  if (read.content.size() > kMaxHeartbeatBytes) {
-    return too_large(path);
+  using Status = detail::BoundedFile::Status;
+  const detail::BoundedFile read = detail::read_bounded_file(path, kMaxHeartbeatBytes);
+  switch (read.status) {
+    case Status::kOk:
+      break;
+    case Status::kOpenFailed:
+      return open_failure(path, read.error);
+    case Status::kStatFailed:
+      return ReadResult::fail(ReadError::kUnreadable, "inspecting heartbeat file " + quoted(path) +
+                                                          ": " + detail::error_text(read.error));
+    case Status::kNotRegularFile:
+      return ReadResult::fail(ReadError::kNotRegularFile,
+                              "heartbeat file " + quoted(path) + " is not a regular file");
+    case Status::kTooLarge:
+      return too_large(path);
+    case Status::kReadFailed:
+      return ReadResult::fail(ReadError::kUnreadable, "reading heartbeat file " + quoted(path) +
+                                                          ": " + detail::error_text(read.error));
   }
 
   ReadResult result = parse_heartbeat(read.content);

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "heartbeat_exporter/reader.h"
+#include "util/bounded_file.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -32,39 +33,6 @@ struct PidStat {
   char state = '?';
   std::uint64_t start_ticks = 0;
 };
-
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Reads the whole of a small file; nullopt when it cannot be read or is larger than max_bytes.
-std::optional<std::string> read_small_file(const std::filesystem::path& path,
-                                           std::size_t max_bytes) {
-  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return std::nullopt;
-  std::string content(max_bytes + 1, '\0');
-  std::size_t size = 0;
-  while (size < content.size()) {
-    ssize_t n = ::read(fd.get(), content.data() + size, content.size() - size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return std::nullopt;
-    if (n == 0) break;
-    size += static_cast<std::size_t>(n);
-  }
-  if (size > max_bytes) return std::nullopt;
-  content.resize(size);
-  return content;
-}
 
 template <typename Integer>
 std::optional<Integer> parse_integer(std::string_view text) {
@@ -145,9 +113,10 @@ ProcessInfo SystemProcessTable::lookup(std::int64_t pid) const {
   }
 
   // Without a readable stat (hidepid, no /proc) only liveness is known, never a wrong verdict.
-  auto content = read_small_file(proc_root_ / std::to_string(pid) / "stat", kMaxPidStatBytes);
-  if (!content) return {Liveness::kAlive, std::nullopt};
-  auto stat = parse_pid_stat(*content);
+  auto file =
+      detail::read_bounded_file(proc_root_ / std::to_string(pid) / "stat", kMaxPidStatBytes);
+  if (file.status != detail::BoundedFile::Status::kOk) return {Liveness::kAlive, std::nullopt};
+  auto stat = parse_pid_stat(file.content);
   if (!stat) return {Liveness::kAlive, std::nullopt};
 
   if (stat->state == 'X') return {Liveness::kGone, std::nullopt};

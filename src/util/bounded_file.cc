@@ -1,0 +1,50 @@
+#include "util/bounded_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+
+namespace heartbeat_exporter::detail {
+
+FileDescriptor::~FileDescriptor() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::string error_text(int error) { return std::generic_category().message(error); }
+
+BoundedFile read_bounded_file(const std::filesystem::path& path, std::size_t max_bytes) {
+  using Status = BoundedFile::Status;
+  BoundedFile file;
+  const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) return {Status::kOpenFailed, errno, {}};
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) return {Status::kStatFailed, errno, {}};
+  if (!S_ISREG(info.st_mode)) return {Status::kNotRegularFile, 0, {}};
+  const auto size = static_cast<std::size_t>(info.st_size);
+  if (size > max_bytes) return {Status::kTooLarge, 0, {}};
+
+  // Start from the size fstat saw, so that small files do not pay for a max_bytes buffer.
+  std::string& buffer = file.content;
+  buffer.resize(std::min(size, max_bytes) + 1);
+  std::size_t total = 0;
+  while (true) {
+    if (total == buffer.size()) {
+      if (buffer.size() > max_bytes) break;
+      buffer.resize(max_bytes + 1);
+    }
+    const ssize_t got = ::read(fd.get(), buffer.data() + total, buffer.size() - total);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return {Status::kReadFailed, errno, {}};
+    if (got == 0) break;
+    total += static_cast<std::size_t>(got);
+  }
+  if (total > max_bytes) return {Status::kTooLarge, 0, {}};
+  buffer.resize(total);
+  return file;
+}
+
+}  // namespace heartbeat_exporter::detail
