@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "support/run_in_child.h"
 #include "support/temp_dir.h"
 
 namespace heartbeat_exporter {
@@ -135,38 +136,16 @@ TEST_CASE("a symlink loop is unreadable with the system's error text") {
 // Reads `path` in a child that runs as the user "nobody", since root may read a mode-000 file.
 // Returns "<reason>: <message>" as the child saw it.
 std::string read_as_nobody(const std::filesystem::path& path) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(fds[0]);
-    std::string report;
+  return testing::run_in_child([&]() -> std::string {
     if (::geteuid() == 0 &&
         (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)) {
-      report = "dropping privileges failed";
-    } else {
-      const auto result = read_heartbeat(path);
-      report = result.ok() ? std::string("ok")
-                           : std::string(to_string(result.failure->reason)) + ": " +
-                                 result.failure->message;
+      return "dropping privileges failed";
     }
-    const auto ignored = ::write(fds[1], report.data(), report.size());
-    (void)ignored;
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string report;
-  char buffer[512];
-  ssize_t got = 0;
-  while ((got = ::read(fds[0], buffer, sizeof buffer)) > 0) {
-    report.append(buffer, static_cast<std::size_t>(got));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  CHECK(WIFEXITED(status));
-  return report;
+    const auto result = read_heartbeat(path);
+    return result.ok()
+               ? std::string("ok")
+               : std::string(to_string(result.failure->reason)) + ": " + result.failure->message;
+  });
 }
 
 TEST_CASE("a file without read permission is unreadable with the system's error text") {

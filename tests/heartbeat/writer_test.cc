@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/run_in_child.h"
 #include "support/temp_dir.h"
 
 namespace heartbeat_exporter {
@@ -25,6 +26,7 @@ namespace {
 
 using Catch::Matchers::Contains;
 using Catch::Matchers::Equals;
+using testing::run_in_child;
 using testing::TempDir;
 
 Timestamp now_micros() {
@@ -198,35 +200,6 @@ TEST_CASE("a target that is a folder makes rename fail and the temp file is remo
   CHECK_THROWS_WITH(write_heartbeat_file(dir.path(), "my_server", sample_heartbeat()),
                     Equals("writing heartbeat file \"" + target + "\" (rename): Is a directory"));
   CHECK(file_names(dir.path()) == std::vector<std::string>{"my_server.json"});
-}
-
-// Runs `body` in a forked child so that process-wide limits it sets do not leak into the test
-// runner; returns the child's report (empty when the child crashed).
-template <typename Body>
-std::string run_in_child(Body body) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(fds[0]);
-    const std::string report = body();
-    const auto ignored = ::write(fds[1], report.data(), report.size());
-    (void)ignored;
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string report;
-  char buffer[1024];
-  ssize_t got = 0;
-  while ((got = ::read(fds[0], buffer, sizeof buffer)) > 0) {
-    report.append(buffer, static_cast<std::size_t>(got));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  CHECK(WIFEXITED(status));
-  return report;
 }
 
 TEST_CASE("a write that fails (RLIMIT_FSIZE) throws and leaves the previous heartbeat intact") {
