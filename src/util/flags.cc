@@ -9,12 +9,12 @@ FlagSet::FlagSet(std::string program, std::string summary)
 
 void FlagSet::add_string(std::string name, std::string default_value, std::string help,
                          std::string placeholder) {
-  flags_.push_back({std::move(name), std::move(help), std::move(placeholder),
-                    std::move(default_value), false, false});
+  flags_.push_back({std::move(name), std::move(help), std::move(placeholder), default_value,
+                    default_value, false, false});
 }
 
 void FlagSet::add_bool(std::string name, std::string help) {
-  flags_.push_back({std::move(name), std::move(help), "", "false", true, false});
+  flags_.push_back({std::move(name), std::move(help), "", "false", "false", true, false});
 }
 
 FlagSet::Flag* FlagSet::find(std::string_view name) {
@@ -90,7 +90,9 @@ std::string FlagSet::usage() const {
     std::string left = "      --" + flag.name;
     if (!flag.is_bool) left += "=" + flag.placeholder;
     out += left + "\n          " + flag.help;
-    if (!flag.is_bool && !flag.value.empty()) out += " (default: " + flag.value + ")";
+    if (!flag.is_bool && !flag.default_value.empty()) {
+      out += " (default: " + flag.default_value + ")";
+    }
     out += "\n";
   }
   return out;

@@ -34,6 +34,7 @@ class FlagSet {
     std::string help;
     std::string placeholder;
     std::string value;
+    std::string default_value;
     bool is_bool = false;
     bool set = false;
   };
