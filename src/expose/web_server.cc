@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -25,9 +27,10 @@ namespace {
 constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 std::optional<int> parse_port(std::string_view text) {
-  int port = -1;
+  // Unsigned, so that from_chars refuses a sign ("-0").
+  unsigned port = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), port);
-  if (error != std::errc() || end != text.data() + text.size() || port < 0 || port > 65535) {
+  if (error != std::errc() || end != text.data() + text.size() || port > 65535) {
     return std::nullopt;
   }
   return port;
@@ -131,6 +134,9 @@ std::optional<std::string> to_civetweb_listening_port(std::string_view address) 
   if (host.empty()) return "+" + port_text;
   if (host == "localhost") return "127.0.0.1:" + port_text;
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    in6_addr ignored{};
+    std::string literal(host.substr(1, host.size() - 2));
+    if (inet_pton(AF_INET6, literal.c_str(), &ignored) != 1) return std::nullopt;
     return std::string(host) + ":" + port_text;
   }
   if (is_ipv4_literal(host)) return std::string(host) + ":" + port_text;
@@ -138,27 +144,40 @@ std::optional<std::string> to_civetweb_listening_port(std::string_view address) 
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {
+  auto trim = [](std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  };
+  auto equals_ignoring_case = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  // RFC 9110: codings are case-insensitive, q=0 refuses one, and an explicit coding
+  // overrides the "*" wildcard whatever their order.
+  std::optional<bool> gzip, wildcard;
   while (!accept_encoding.empty()) {
     auto comma = accept_encoding.find(',');
     auto item = accept_encoding.substr(0, comma);
     accept_encoding =
         comma == std::string_view::npos ? std::string_view{} : accept_encoding.substr(comma + 1);
-    auto trim = [](std::string_view s) {
-      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-      while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-      return s;
-    };
     auto semicolon = item.find(';');
     auto coding = trim(item.substr(0, semicolon));
-    if (coding != "gzip" && coding != "*") continue;
-    if (semicolon == std::string_view::npos) return true;
-    auto params = trim(item.substr(semicolon + 1));
-    if (params.substr(0, 2) != "q=") return true;
-    auto q = params.substr(2);
-    // q=0, q=0.0, q=0.000 refuse the coding; anything else accepts it.
-    return q.find_first_not_of("0.") != std::string_view::npos;
+    bool accepted = true;
+    while (semicolon != std::string_view::npos) {
+      item = item.substr(semicolon + 1);
+      semicolon = item.find(';');
+      auto param = trim(item.substr(0, semicolon));
+      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        accepted = param.substr(2).find_first_not_of("0.") != std::string_view::npos;
+      }
+    }
+    if (equals_ignoring_case(coding, "gzip")) gzip = accepted;
+    if (coding == "*") wildcard = accepted;
   }
-  return false;
+  return gzip.value_or(wildcard.value_or(false));
 }
 
 WebServer::WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatCollector> collector)
@@ -221,6 +240,7 @@ int WebServer::handle(mg_connection* conn) const {
   std::string_view method = request->request_method != nullptr ? request->request_method : "";
   std::string_view path = request->local_uri != nullptr ? request->local_uri : "";
   bool head = method == "HEAD";
+  if (path == "/-/reload") return serve_reload(conn, method);
   bool known =
       path == options_.telemetry_path || path == "/" || path == "/-/healthy" || path == "/-/ready";
   if (!known) return send_text(conn, 404, "Not Found", "404 page not found\n", head);
@@ -250,6 +270,21 @@ int WebServer::serve_metrics(mg_connection* conn, bool head) const {
     }
   }
   return send(conn, 200, "OK", kMetricsContentType, body, head, "Vary: Accept-Encoding\r\n");
+}
+
+int WebServer::serve_reload(mg_connection* conn, std::string_view method) const {
+  if (method != "POST" && method != "PUT") {
+    return send_text(conn, 405, "Method Not Allowed", "Only POST or PUT requests allowed\n", false,
+                     "Allow: POST, PUT\r\n");
+  }
+  if (!options_.reload) {
+    return send_text(conn, 403, "Forbidden", "Lifecycle API is not enabled.\n", false);
+  }
+  if (auto error = options_.reload()) {
+    return send_text(conn, 500, "Internal Server Error",
+                     "failed to reload config: " + *error + "\n", false);
+  }
+  return send_text(conn, 200, "OK", "", false);
 }
 
 int WebServer::serve_landing_page(mg_connection* conn, bool head) const {

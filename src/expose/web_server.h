@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,9 @@ bool accepts_gzip(std::string_view accept_encoding);
 struct WebOptions {
   std::string listen_address = ":10180";
   std::string telemetry_path = "/metrics";
+  // Serves POST /-/reload when set (--web.enable-lifecycle): returns the error that kept the
+  // old config, or nullopt.
+  std::function<std::optional<std::string>()> reload;
 };
 
 // The HTTP face of the exporter. Routes:
@@ -29,6 +33,7 @@ struct WebOptions {
 //   /                 landing page
 //   /-/healthy        200 while the process runs
 //   /-/ready          200 once the server is serving
+//   /-/reload         POST reloads the config when lifecycle is enabled, else 403
 //   anything else     404; methods other than GET and HEAD: 405
 // prometheus-cpp's Exposer owns its CivetServer privately and gives a request callback no way
 // back to its owner, so it cannot serve these routes; this class does, with prometheus-cpp's
@@ -50,6 +55,7 @@ class WebServer {
   int handle(mg_connection* conn) const;
   int serve_metrics(mg_connection* conn, bool head) const;
   int serve_landing_page(mg_connection* conn, bool head) const;
+  int serve_reload(mg_connection* conn, std::string_view method) const;
 
   WebOptions options_;
   std::string bind_host_;
