@@ -13,7 +13,7 @@ root=$PWD
 
 deploy/scripts/install-build-deps.sh
 # The same settings as tests/run.sh, so that the two share one build.
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTBEAT_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTBEAT_WERROR=ON -DHEARTBEAT_BUILD_TESTS=ON >/dev/null
 cmake --build build -j"$(nproc)" --target heartbeat_exporter heartbeatctl
 
 ctl=$root/build/heartbeatctl

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "expose/collector.h"
+#include "expose/reloader.h"
 #include "expose/web_server.h"
 #include "heartbeat_exporter/config.h"
 #include "heartbeat_exporter/discover.h"
@@ -39,6 +40,8 @@ FlagSet make_flags() {
                    "LEVEL");
   flags.add_string("log.format", "logfmt", "Output format of log messages. One of: [logfmt, json]",
                    "FORMAT");
+  flags.add_bool("web.enable-lifecycle",
+                 "Enable reloading the configuration via HTTP (POST /-/reload).");
   flags.add_bool("version", "Show application version and exit.");
   return flags;
 }
@@ -108,10 +111,13 @@ int run(int argc, char** argv) {
   SystemClock clock;
   SystemProcessTable process_table;
   auto collector = std::make_shared<HeartbeatCollector>(config, clock, process_table);
+  ConfigReloader reloader(config_file, *collector, collector->self_metrics());
+  WebOptions web{flags.get("web.listen-address"), telemetry_path, {}};
+  if (flags.get("web.enable-lifecycle") == "true")
+    web.reload = [&reloader] { return reloader.reload(); };
   std::unique_ptr<WebServer> server;
   try {
-    server = std::make_unique<WebServer>(
-        WebOptions{flags.get("web.listen-address"), telemetry_path}, collector);
+    server = std::make_unique<WebServer>(web, collector);
   } catch (const std::exception& e) {
     log::error("cannot start web server", {{"err", e.what()}});
     return 1;
@@ -129,15 +135,7 @@ int run(int argc, char** argv) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
-      log::info("reloading configuration", {{"config", config_file}});
-      if (auto reloaded = load(config_file)) {
-        collector->set_config(reloaded);
-        log::info("configuration reloaded",
-                  {{"processes", std::to_string(reloaded->processes.size())},
-                   {"heartbeat_dirs", std::to_string(reloaded->heartbeat_dirs.size())}});
-      } else {
-        log::warn("keeping the previous configuration");
-      }
+      reloader.reload();
       continue;
     }
     log::info("shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});

@@ -42,6 +42,9 @@ class HeartbeatCollector final : public prometheus::Collectable {
   std::shared_ptr<const Config> config() const;
   void set_config(std::shared_ptr<const Config> config);
 
+  // Where the exporter's own metrics live; others (the reloader) register theirs here too.
+  prometheus::Registry& self_metrics() { return *registry_; }
+
  private:
   void record(const MonitorReport& report) const;
 

@@ -317,7 +317,8 @@ TEST_CASE("SIGHUP reloads the config and keeps the old one when the new one is b
 
   dir.write("config.json", R"({"processes": {"c": {"heartbeat_pth": "c.json"}}})");
   exporter.process().signal(SIGHUP);
-  REQUIRE(exporter.process().wait_for_log("keeping the previous configuration"));
+  REQUIRE(
+      exporter.process().wait_for_log("reloading configuration failed; keeping the previous one"));
   CHECK(state_of(http_get(exporter.port(), "/metrics").body, "b") == "healthy");
   CHECK(exporter.process().stderr_text().find("processes.c.heartbeat_pth: unknown field") !=
         std::string::npos);
@@ -393,4 +394,46 @@ TEST_CASE("log.format json writes one JSON object per line", "[integration]") {
         line, std::regex(R"re(^\{"time":"[^"]+","level":"(info|warn)","msg":.*\}$)re")));
   }
   CHECK(count >= 2);
+}
+
+TEST_CASE("POST /-/reload reloads only with --web.enable-lifecycle, and reports the outcome",
+          "[integration]") {
+  TempDir dir;
+  dir.write("a.json", heartbeat_json(getpid(), now()));
+  dir.write("b.json", heartbeat_json(getpid(), now()));
+  auto config = dir.write("config.json", R"({"processes": {"a": {"heartbeat_path": "a.json"}}})");
+
+  SECTION("without the flag the endpoint is forbidden and nothing is reloaded") {
+    Exporter exporter(config, dir.path());
+    dir.write("config.json", R"({"processes": {"b": {"heartbeat_path": "b.json"}}})");
+    CHECK(http_request(exporter.port(), "POST", "/-/reload").status == 403);
+    CHECK(state_of(http_get(exporter.port(), "/metrics").body, "a") == "healthy");
+  }
+  SECTION("with the flag a good config is taken and a bad one is refused with its error") {
+    Exporter exporter(config, dir.path(), {"--web.enable-lifecycle"});
+    auto before = http_get(exporter.port(), "/metrics").body;
+    CHECK(sample(before, "heartbeat_exporter_config_last_reload_successful") == "1");
+    auto first_success =
+        sample(before, "heartbeat_exporter_config_last_reload_success_timestamp_seconds");
+    REQUIRE(first_success);
+
+    CHECK(http_request(exporter.port(), "GET", "/-/reload").status == 405);
+    dir.write("config.json", R"({"processes": {"b": {"heartbeat_path": "b.json"}}})");
+    CHECK(http_request(exporter.port(), "POST", "/-/reload").status == 200);
+    auto reloaded = http_get(exporter.port(), "/metrics").body;
+    CHECK(state_of(reloaded, "b") == "healthy");
+    CHECK(reloaded.find("process=\"a\"") == std::string::npos);
+    CHECK(std::stod(*sample(reloaded,
+                            "heartbeat_exporter_config_last_reload_success_timestamp_seconds")) >=
+          std::stod(*first_success));
+
+    dir.write("config.json", R"({"processes": {"c": {"heartbeat_path": 3}}})");
+    auto refused = http_request(exporter.port(), "POST", "/-/reload");
+    CHECK(refused.status == 500);
+    CHECK(refused.body.find("processes.c.heartbeat_path: expected a string, got number") !=
+          std::string::npos);
+    auto after = http_get(exporter.port(), "/metrics").body;
+    CHECK(state_of(after, "b") == "healthy");
+    CHECK(sample(after, "heartbeat_exporter_config_last_reload_successful") == "0");
+  }
 }
