@@ -5,9 +5,13 @@
 #   deploy/scripts/install-build-deps.sh --tests    plus what the test suite runs (promtool, python3)
 set -euo pipefail
 
-packages=(g++ cmake make git pkg-config prometheus-cpp-dev libcivetweb-dev rapidjson-dev zlib1g-dev catch2)
+# stunnel4 serves TLS at run time (see README, "Access: basic auth and TLS").
+packages=(g++ cmake make git pkg-config prometheus-cpp-dev libcivetweb-dev rapidjson-dev zlib1g-dev
+          libyaml-cpp-dev libcrypt-dev catch2 stunnel4)
 if [[ "${1:-}" == "--tests" ]]; then
-  packages+=(prometheus python3 procps)
+  # promtool and amtool check the alerting assets; prometheus and alertmanager run the e2e
+  # test; curl and openssl test TLS; python3 writes heartbeats as a Python program would.
+  packages+=(prometheus prometheus-alertmanager python3 procps curl openssl)
 fi
 
 missing=()
