@@ -9,6 +9,8 @@
 
 #include "expose/collector.h"
 #include "expose/reloader.h"
+#include "expose/tls_front.h"
+#include "expose/web_config.h"
 #include "expose/web_server.h"
 #include "heartbeat_exporter/config.h"
 #include "heartbeat_exporter/discover.h"
@@ -40,6 +42,10 @@ FlagSet make_flags() {
                    "LEVEL");
   flags.add_string("log.format", "logfmt", "Output format of log messages. One of: [logfmt, json]",
                    "FORMAT");
+  flags.add_string("web.config.file", "",
+                   "Path to a configuration file that can enable TLS or basic authentication "
+                   "(exporter-toolkit format).",
+                   "FILE");
   flags.add_bool("web.enable-lifecycle",
                  "Enable reloading the configuration via HTTP (POST /-/reload).");
   flags.add_bool("version", "Show application version and exit.");
@@ -98,6 +104,15 @@ int run(int argc, char** argv) {
   const std::string& config_file = flags.get("config.file");
   auto config = load(config_file);
   if (!config) return 1;
+  WebConfig web_config;
+  if (!flags.get("web.config.file").empty()) {
+    WebConfigResult result = load_web_config(flags.get("web.config.file"));
+    if (!result.config) {
+      log::error("invalid web configuration", {{"err", result.error}});
+      return 1;
+    }
+    web_config = std::move(*result.config);
+  }
 
   // Every thread the server starts inherits this mask, so that only sigwait() below sees them.
   sigset_t signals;
@@ -105,6 +120,7 @@ int run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGCHLD);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -112,12 +128,21 @@ int run(int argc, char** argv) {
   SystemProcessTable process_table;
   auto collector = std::make_shared<HeartbeatCollector>(config, clock, process_table);
   ConfigReloader reloader(config_file, *collector, collector->self_metrics());
-  WebOptions web{flags.get("web.listen-address"), telemetry_path, {}};
+  const std::string& listen_address = flags.get("web.listen-address");
+  // With TLS, civetweb serves plain HTTP on loopback and stunnel terminates TLS in front of it.
+  WebOptions web{web_config.tls ? "127.0.0.1:0" : listen_address,
+                 telemetry_path,
+                 {},
+                 web_config.basic_auth_users};
   if (flags.get("web.enable-lifecycle") == "true")
     web.reload = [&reloader] { return reloader.reload(); };
   std::unique_ptr<WebServer> server;
+  std::unique_ptr<TlsFront> tls;
   try {
     server = std::make_unique<WebServer>(web, collector);
+    if (web_config.tls) {
+      tls = std::make_unique<TlsFront>(listen_address, server->port(), *web_config.tls);
+    }
   } catch (const std::exception& e) {
     log::error("cannot start web server", {{"err", e.what()}});
     return 1;
@@ -126,7 +151,9 @@ int run(int argc, char** argv) {
             {{"version", kVersion},
              {"revision", kRevision},
              {"config", config_file},
-             {"address", server->listening_address()},
+             {"address", tls ? listen_address : server->listening_address()},
+             {"tls", tls ? "stunnel" : "off"},
+             {"basic_auth", web_config.basic_auth_users.empty() ? "off" : "on"},
              {"telemetry_path", telemetry_path},
              {"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
@@ -136,6 +163,14 @@ int run(int argc, char** argv) {
     if (sigwait(&signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
       reloader.reload();
+      continue;
+    }
+    if (signal_number == SIGCHLD) {
+      if (tls && tls->exited()) {
+        log::error("stunnel exited; cannot serve TLS without it",
+                   {{"pid", std::to_string(tls->pid())}});
+        return 1;
+      }
       continue;
     }
     log::info("shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});

@@ -92,35 +92,6 @@ int send_text(mg_connection* conn, int status, std::string_view reason, std::str
   return send(conn, status, reason, "text/plain; charset=utf-8", body, head, extra_headers);
 }
 
-// Why binding host:port fails, found by trying it; only used after civetweb failed to bind.
-std::string bind_error(const std::string& host, const std::string& civet_port) {
-  std::string port_text = civet_port.substr(civet_port.rfind(':') == std::string::npos
-                                                ? (civet_port.front() == '+' ? 1 : 0)
-                                                : civet_port.rfind(':') + 1);
-  int port = std::stoi(port_text);
-  bool v6 = !host.empty() && host.front() == '[';
-  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::strerror(errno);
-  int result = -1;
-  if (v6) {
-    sockaddr_in6 address{};
-    address.sin6_family = AF_INET6;
-    address.sin6_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &address.sin6_addr);
-    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  } else {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (!host.empty()) inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  }
-  std::string reason = result == 0 ? "civetweb could not bind it" : std::strerror(errno);
-  close(fd);
-  return reason;
-}
-
 }  // namespace
 
 std::optional<std::string> to_civetweb_listening_port(std::string_view address) {
@@ -141,6 +112,44 @@ std::optional<std::string> to_civetweb_listening_port(std::string_view address) 
   }
   if (is_ipv4_literal(host)) return std::string(host) + ":" + port_text;
   return std::nullopt;
+}
+
+std::optional<std::string> bind_failure(std::string_view listen_address) {
+  auto civet = to_civetweb_listening_port(listen_address);
+  if (!civet) return "invalid address";
+  std::string host;
+  std::string port_text = civet->substr(1);
+  if ((*civet)[0] != '+') {
+    auto colon = civet->rfind(':');
+    host = civet->substr(0, colon);
+    port_text = civet->substr(colon + 1);
+  }
+  const auto port = htons(static_cast<uint16_t>(std::stoi(port_text)));
+  const bool v6 = !host.empty() && host.front() == '[';
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  // As civetweb and stunnel do, so that connections in TIME_WAIT do not count as a clash.
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  int result = -1;
+  if (v6) {
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    address.sin6_port = port;
+    inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &address.sin6_addr);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  } else {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = port;
+    address.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (!host.empty()) inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  }
+  const int error = errno;
+  close(fd);
+  if (result == 0) return std::nullopt;
+  return std::strerror(error);
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {
@@ -181,7 +190,7 @@ bool accepts_gzip(std::string_view accept_encoding) {
 }
 
 WebServer::WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatCollector> collector)
-    : options_(options), collector_(std::move(collector)) {
+    : options_(options), collector_(std::move(collector)), auth_(options.basic_auth_users) {
   auto port = to_civetweb_listening_port(options.listen_address);
   if (!port) {
     throw std::runtime_error("invalid --web.listen-address " + options.listen_address +
@@ -211,8 +220,9 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatC
     server_ = std::make_unique<CivetServer>(civet_options, &callbacks, this);
   } catch (const std::exception&) {
     // civetweb's exception only says that binding failed; a bind of our own says why.
-    throw std::runtime_error("cannot listen on " + options.listen_address + ": " +
-                             bind_error(bind_host_, *port));
+    throw std::runtime_error(
+        "cannot listen on " + options.listen_address + ": " +
+        bind_failure(options.listen_address).value_or("civetweb could not bind it"));
   }
 }
 
@@ -229,6 +239,11 @@ std::string WebServer::listening_address() const {
   return out;
 }
 
+int WebServer::port() const {
+  auto ports = server_->getListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
 int WebServer::begin_request(mg_connection* conn) {
   auto* server = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
   const auto* self = static_cast<const WebServer*>(server->getUserContext());
@@ -240,6 +255,10 @@ int WebServer::handle(mg_connection* conn) const {
   std::string_view method = request->request_method != nullptr ? request->request_method : "";
   std::string_view path = request->local_uri != nullptr ? request->local_uri : "";
   bool head = method == "HEAD";
+  if (!auth_.allows(mg_get_header(conn, "Authorization"))) {
+    return send_text(conn, 401, "Unauthorized", "Unauthorized\n", head,
+                     "WWW-Authenticate: Basic realm=\"heartbeat_exporter\"\r\n");
+  }
   if (path == "/-/reload") return serve_reload(conn, method);
   bool known =
       path == options_.telemetry_path || path == "/" || path == "/-/healthy" || path == "/-/ready";
