@@ -6,12 +6,14 @@
 set -euo pipefail
 
 # stunnel4 serves TLS at run time (see README, "Access: basic auth and TLS").
+# dpkg-dev: cpack's .deb needs dpkg-shlibdeps to work out the runtime dependencies.
 packages=(g++ cmake make git pkg-config prometheus-cpp-dev libcivetweb-dev rapidjson-dev zlib1g-dev
-          libyaml-cpp-dev libcrypt-dev catch2 stunnel4)
+          libyaml-cpp-dev libcrypt-dev catch2 stunnel4 dpkg-dev)
 if [[ "${1:-}" == "--tests" ]]; then
   # promtool and amtool check the alerting assets; prometheus and alertmanager run the e2e
   # test; curl and openssl test TLS; python3 writes heartbeats as a Python program would.
-  packages+=(prometheus prometheus-alertmanager python3 procps curl openssl)
+  # systemd provides systemd-analyze, which verifies the unit file.
+  packages+=(prometheus prometheus-alertmanager python3 procps curl openssl systemd)
 fi
 
 missing=()
