@@ -2,13 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -17,8 +18,6 @@
 #include <vector>
 
 #include "expose/web_server.h"
-
-extern char** environ;
 
 namespace heartbeat_exporter {
 namespace {
@@ -45,6 +44,24 @@ bool is_listening(int port) {
     }
   }
   return false;
+}
+
+// The executable a program name stands for, searched in PATH as execvp would, but before
+// fork(), where searching is not safe.
+std::optional<std::string> find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return access(name.c_str(), X_OK) == 0 ? std::optional(name) : std::nullopt;
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (!dirs.empty()) {
+    auto colon = dirs.find(':');
+    std::string candidate = std::string(dirs.substr(0, colon)) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -94,21 +111,40 @@ TlsFront::TlsFront(const std::string& listen_address, int backend_port, const Tl
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     throw std::runtime_error(std::string("cannot start stunnel: pipe: ") + std::strerror(errno));
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[0], 0);
+  auto path = find_program(stunnel);
+  if (!path) {
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    throw std::runtime_error("cannot start " + stunnel +
+                             " for TLS: not found (install Debian's stunnel4 package)");
+  }
   // stunnel's own log lines go to our stderr, where the exporter's logs are.
-  std::vector<std::string> args = {stunnel, "-fd", "0"};
+  std::vector<std::string> args = {*path, "-fd", "0"};
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
-  int error = posix_spawnp(&pid_, stunnel.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ == 0) {
+    // Only async-signal-safe calls between fork and exec: the parent has other threads.
+    // Die with the exporter, even a SIGKILLed one, so that no stunnel keeps the port.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
+    // The exporter blocks these for sigwait() and ignores SIGPIPE; stunnel must not inherit that.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);
+    dup2(pipe_fds[0], 0);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  const int fork_error = errno;
   close(pipe_fds[0]);
-  if (error != 0) {
+  if (pid_ < 0) {
     close(pipe_fds[1]);
-    throw std::runtime_error("cannot start " + stunnel + " for TLS: " + std::strerror(error) +
-                             " (install Debian's stunnel4 package)");
+    throw std::runtime_error("cannot start " + stunnel +
+                             " for TLS: fork: " + std::strerror(fork_error));
   }
   std::size_t written = 0;
   while (written < config.size()) {

@@ -150,6 +150,21 @@ class Parser {
   std::string error_;
 };
 
+// Checked at load so that a missing certificate is one line at start, not stunnel's failure dump.
+WebConfigResult check_tls_files(WebConfigResult result, const std::filesystem::path& file) {
+  if (!result.config || !result.config->tls) return result;
+  const auto& tls = *result.config->tls;
+  for (const auto& [name, path] :
+       {std::pair{"cert_file", tls.cert_file}, {"key_file", tls.key_file}}) {
+    auto read = detail::read_bounded_file(path, kMaxWebConfigBytes);
+    if (read.status == detail::BoundedFile::Status::kOk) continue;
+    std::string why = read.error != 0 ? ": " + detail::error_text(read.error) : "";
+    return {std::nullopt, file.string() + ": tls_server_config." + name + ": cannot read \"" +
+                              path.string() + "\"" + why};
+  }
+  return result;
+}
+
 }  // namespace
 
 WebConfigResult parse_web_config(const std::string& yaml, const std::filesystem::path& file) {
@@ -165,7 +180,7 @@ WebConfigResult load_web_config(const std::filesystem::path& file) {
   auto read = detail::read_bounded_file(file, kMaxWebConfigBytes);
   switch (read.status) {
     case Status::kOk:
-      return parse_web_config(read.content, file);
+      return check_tls_files(parse_web_config(read.content, file), file);
     case Status::kNotRegularFile:
       return {std::nullopt, file.string() + ": not a regular file"};
     case Status::kTooLarge:
