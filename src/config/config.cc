@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "util/bounded_file.h"
+#include "util/utf8.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -204,6 +205,8 @@ class Parser {
     for (const auto& member : value.GetObject()) {
       auto key = string_of(member.name);
       if (key.empty()) return fail(field, "a process key must not be empty");
+      // The key becomes the `process` label, and Prometheus refuses a scrape that is not UTF-8.
+      if (!detail::is_valid_utf8(key)) return fail(field, "a process key must be valid UTF-8");
       auto entry_field = join(field, key);
       if (!keys.first_time(key)) return fail(entry_field, "duplicate field");
       auto entry = parse_entry(member.value, entry_field, "heartbeat_path");
@@ -295,6 +298,7 @@ class Parser {
       }
       if (!member.value.IsString()) return fail(label_field, expected("a string", member.value));
       auto label_value = string_of(member.value);
+      if (!detail::is_valid_utf8(label_value)) return fail(label_field, "must be valid UTF-8");
       if (label_value.empty()) {
         return fail(label_field,
                     "must not be empty (Prometheus treats an empty label value as no label)");

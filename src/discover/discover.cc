@@ -1,14 +1,12 @@
 #include "heartbeat_exporter/discover.h"
 
-#include <rapidjson/encodings.h>
-#include <rapidjson/stream.h>
-#include <rapidjson/stringbuffer.h>
-
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <system_error>
 #include <utility>
+
+#include "util/utf8.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -22,17 +20,6 @@ constexpr std::string_view kHeartbeatSuffix = ".json";
 std::optional<std::string> key_of(std::string_view name) {
   if (name.starts_with(".") || !name.ends_with(kHeartbeatSuffix)) return std::nullopt;
   return std::string(name.substr(0, name.size() - kHeartbeatSuffix.size()));
-}
-
-// Prometheus rejects a whole scrape whose label values are not UTF-8, and a file name becomes
-// the `process` label, so one such name must cost only itself.
-bool is_valid_utf8(std::string_view text) {
-  rapidjson::StringStream stream(text.data());
-  rapidjson::StringBuffer ignored;
-  while (static_cast<std::size_t>(stream.Tell()) < text.size()) {
-    if (!rapidjson::UTF8<>::Validate(stream, ignored)) return false;
-  }
-  return true;
 }
 
 std::string escape_bytes(std::string_view text) {
@@ -70,7 +57,9 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
     auto name = it->path().filename().string();
     auto key = key_of(name);
     if (!key) continue;
-    if (!is_valid_utf8(*key)) {
+    // Prometheus rejects a whole scrape whose label values are not UTF-8, and the file name
+    // becomes the `process` label, so one such name must cost only itself.
+    if (!detail::is_valid_utf8(*key)) {
       listing.errors.push_back("skipping heartbeat file \"" + escape_bytes(name) + "\" in \"" +
                                dir.path.string() + "\": its name is not valid UTF-8");
       continue;

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "util/bounded_file.h"
+#include "util/utf8.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -122,10 +123,14 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
 
   if (!fields.status->IsString()) return invalid_field("status", "expected a string");
   data.status = string_of(*fields.status);
+  if (!detail::is_valid_utf8(data.status)) return invalid_field("status", "not valid UTF-8");
 
   if (fields.process_key != nullptr) {
     if (!fields.process_key->IsString()) return invalid_field("process_key", "expected a string");
     data.process_key = string_of(*fields.process_key);
+    if (!detail::is_valid_utf8(*data.process_key)) {
+      return invalid_field("process_key", "not valid UTF-8");
+    }
   }
 
   if (fields.iteration != nullptr) {

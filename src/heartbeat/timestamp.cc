@@ -11,6 +11,10 @@ using std::chrono::microseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
+constexpr Timestamp kFirstInstant{std::chrono::sys_days{std::chrono::year{1} / 1 / 1}};
+constexpr Timestamp kLastInstant{std::chrono::sys_days{std::chrono::year{10000} / 1 / 1} -
+                                 microseconds{1}};
+
 // Walks the text left to right; every accessor fails rather than skip anything, so that
 // whitespace, signs and trailing garbage are never accepted by accident.
 class Cursor {
@@ -117,7 +121,11 @@ std::optional<Timestamp> parse_timestamp(std::string_view text) {
 
   const Timestamp local_time =
       std::chrono::sys_days(date) + hours(*hour) + minutes(*minute) + seconds(*second) + fraction;
-  return local_time - *offset;
+  const Timestamp utc = local_time - *offset;
+  // An offset can carry the first or last day into year 0 or 10000, which Python's datetime
+  // cannot hold in UTC and format_timestamp could not write back.
+  if (utc < kFirstInstant || utc > kLastInstant) return std::nullopt;
+  return utc;
 }
 
 std::string format_timestamp(Timestamp timestamp) {

@@ -390,5 +390,15 @@ TEST_CASE("a config file of 16 MiB is read and one byte more is rejected") {
   CHECK(result.error == over_limit.string() + ": file is larger than 16 MiB");
 }
 
+// Found by fuzz_config: RapidJSON 1.1.0 turns a lone surrogate escape into bytes that are not
+// UTF-8, and such a key or label value would make Prometheus reject the whole scrape.
+TEST_CASE("a process key or label value that decodes to invalid UTF-8 is refused") {
+  CHECK(error_of(R"({"processes": {"k\udc00": {"heartbeat_path": "/x"}}})") ==
+        kFile.string() + ": processes: a process key must be valid UTF-8");
+  CHECK(
+      error_of(R"({"processes": {"k": {"heartbeat_path": "/x", "labels": {"team": "\udc00"}}}})") ==
+      kFile.string() + ": processes.k.labels.team: must be valid UTF-8");
+}
+
 }  // namespace
 }  // namespace heartbeat_exporter

@@ -425,5 +425,18 @@ TEST_CASE("read_heartbeat prefixes validation failures with the path") {
       Equals("heartbeat file \"" + path.string() + "\": field \"pid\": 0 is outside 1..4194304"));
 }
 
+// Found by fuzz_heartbeat: RapidJSON 1.1.0 decodes a lone surrogate escape into bytes that
+// are not UTF-8; such a status could not be written back or shown safely.
+TEST_CASE("a status or process_key that decodes to invalid UTF-8 is invalid_field") {
+  auto status =
+      parse_heartbeat(R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": "run\udc00"})");
+  CHECK(reason_of(status) == ReadError::kInvalidField);
+  CHECK(message_of(status) == "field \"status\": not valid UTF-8");
+  auto key = parse_heartbeat(
+      R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": "running", "process_key": "\udc00"})");
+  CHECK(reason_of(key) == ReadError::kInvalidField);
+  CHECK(message_of(key) == "field \"process_key\": not valid UTF-8");
+}
+
 }  // namespace
 }  // namespace heartbeat_exporter

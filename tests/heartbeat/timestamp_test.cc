@@ -154,5 +154,14 @@ TEST_CASE("parsing and formatting ignore the TZ environment variable") {
   CHECK(after_format == "2026-07-05T06:17:29.601049+00:00");
 }
 
+// Found by fuzz_timestamp: an offset carried these into year 0 and year 10000, which
+// format_timestamp could not write back and Python cannot hold in UTC.
+TEST_CASE("an offset that moves the instant out of years 1 to 9999 is rejected") {
+  CHECK_FALSE(parse_timestamp("0001-01-01T06:17:29+23:59"));
+  CHECK_FALSE(parse_timestamp("9999-12-31T23:59:59-00:01"));
+  CHECK(parse_timestamp("0001-01-01T23:59:00+23:59"));
+  CHECK(parse_timestamp("9999-12-31T23:59:59.999999+00:00"));
+}
+
 }  // namespace
 }  // namespace heartbeat_exporter
