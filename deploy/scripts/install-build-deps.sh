@@ -14,6 +14,8 @@ if [[ "${1:-}" == "--tests" ]]; then
   # test; curl and openssl test TLS; python3 writes heartbeats as a Python program would.
   # systemd provides systemd-analyze, which verifies the unit file.
   packages+=(prometheus prometheus-alertmanager python3 procps curl openssl systemd)
+  # libFuzzer: clang with its runtime, and llvm-symbolizer for readable crash reports.
+  packages+=(clang libclang-rt-14-dev llvm)
 fi
 
 missing=()
