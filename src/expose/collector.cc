@@ -36,6 +36,12 @@ void add_gauge(prometheus::MetricFamily& family,
   family.metric.push_back(std::move(metric));
 }
 
+prometheus::MetricFamily single_gauge(std::string name, std::string help, double value) {
+  auto family = make_family(std::move(name), std::move(help), prometheus::MetricType::Gauge);
+  add_gauge(family, {}, value);
+  return family;
+}
+
 }  // namespace
 
 std::vector<prometheus::MetricFamily> report_to_metric_families(const MonitorReport& report) {
@@ -94,18 +100,6 @@ HeartbeatCollector::HeartbeatCollector(std::shared_ptr<const Config> config, con
       processes_(processes),
       config_(std::move(config)),
       registry_(std::make_shared<prometheus::Registry>()),
-      scrape_duration_(
-          prometheus::BuildGauge()
-              .Name("heartbeat_exporter_scrape_duration_seconds")
-              .Help("Time this scrape spent discovering, reading and checking heartbeats.")
-              .Register(*registry_)
-              .Add({})),
-      discovery_errors_(prometheus::BuildGauge()
-                            .Name("heartbeat_exporter_discovery_errors")
-                            .Help("Heartbeat folders that could not be listed, and heartbeat files "
-                                  "skipped for a name that is not UTF-8, in this scrape.")
-                            .Register(*registry_)
-                            .Add({})),
       read_errors_(prometheus::BuildCounter()
                        .Name("heartbeat_exporter_read_errors_total")
                        .Help("Heartbeat files that could not be read or validated, by reason.")
@@ -146,12 +140,20 @@ std::vector<prometheus::MetricFamily> HeartbeatCollector::Collect() const {
   auto own = registry_->Collect();
   families.insert(families.end(), std::make_move_iterator(own.begin()),
                   std::make_move_iterator(own.end()));
+  // Built per scrape rather than kept in the registry, so that two scrapes running at once
+  // each report their own figures.
+  families.push_back(
+      single_gauge("heartbeat_exporter_scrape_duration_seconds",
+                   "Time this scrape spent discovering, reading and checking heartbeats.",
+                   std::chrono::duration<double>(report.duration).count()));
+  families.push_back(single_gauge("heartbeat_exporter_discovery_errors",
+                                  "Heartbeat folders that could not be listed, and heartbeat files "
+                                  "skipped for a name that is not UTF-8, in this scrape.",
+                                  static_cast<double>(report.discovery_errors.size())));
   return families;
 }
 
 void HeartbeatCollector::record(const MonitorReport& report) const {
-  scrape_duration_.Set(std::chrono::duration<double>(report.duration).count());
-  discovery_errors_.Set(static_cast<double>(report.discovery_errors.size()));
   for (const auto& result : report.results) {
     if (result.read_error) {
       read_errors_.Add({{"reason", std::string(to_string(*result.read_error))}}).Increment();
@@ -159,6 +161,10 @@ void HeartbeatCollector::record(const MonitorReport& report) const {
   }
 
   std::lock_guard lock(states_mutex_);
+  // Concurrent scrapes can finish in any order; an older view must not undo a newer one's
+  // log lines, or a state would seem to flap.
+  if (report.checked_at < last_recorded_at_) return;
+  last_recorded_at_ = report.checked_at;
   std::map<std::string, HealthState> current;
   for (const auto& result : report.results) {
     current.emplace(result.process.key, result.state);

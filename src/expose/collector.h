@@ -56,13 +56,12 @@ class HeartbeatCollector final : public prometheus::Collectable {
 
   // The exporter's own metrics, kept in a prometheus-cpp registry.
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Gauge& scrape_duration_;
-  prometheus::Gauge& discovery_errors_;
   prometheus::Family<prometheus::Counter>& read_errors_;
 
   mutable std::mutex states_mutex_;
   mutable std::map<std::string, HealthState> last_states_;
   mutable std::set<std::string> last_discovery_errors_;
+  mutable Timestamp last_recorded_at_{};
 };
 
 }  // namespace heartbeat_exporter
