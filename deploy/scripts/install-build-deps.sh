@@ -13,7 +13,8 @@ if [[ "${1:-}" == "--tests" ]]; then
   # promtool and amtool check the alerting assets; prometheus and alertmanager run the e2e
   # test; curl and openssl test TLS; python3 writes heartbeats as a Python program would.
   # systemd provides systemd-analyze, which verifies the unit file.
-  packages+=(prometheus prometheus-alertmanager python3 procps curl openssl systemd)
+  # valgrind checks the exporter for leaks over many scrapes.
+  packages+=(prometheus prometheus-alertmanager python3 procps curl openssl systemd valgrind)
   # libFuzzer: clang with its runtime, and llvm-symbolizer for readable crash reports.
   packages+=(clang libclang-rt-14-dev llvm)
 fi
