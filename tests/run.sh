@@ -23,6 +23,15 @@ deploy/scripts/install-build-deps.sh --tests
 
 stage() { printf '\n=== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
+# How many tests ctest has in a build dir for the given arguments (stages stop at a failure, so
+# every counted test passed by the time the summary is printed).
+passed=0
+count_tests() {
+  local n
+  n=$(cd "$1" && shift && ctest -N "$@" | sed -n 's/^Total Tests: //p')
+  passed=$((passed + n))
+}
+
 # configure_and_build DIR [cmake args...] -- [targets...]
 configure_and_build() {
   local dir=$1
@@ -44,7 +53,11 @@ build_dir=${BUILD_DIR:-build}
 configure_and_build "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEARTBEAT_BUILD_TESTS=ON \
   -DHEARTBEAT_WERROR=ON
 (cd "$build_dir" && ctest --output-on-failure -j"$jobs" "$@")
-if $quick; then exit 0; fi
+count_tests "$build_dir" "$@"
+if $quick; then
+  echo "summary: $passed passed, 0 failed"
+  exit 0
+fi
 
 # Warnings are errors in stage 1 only: with sanitizers GCC 12 reports -Wmaybe-uninitialized
 # inside libstdc++'s <regex> and <functional>, false positives its manual warns about.
@@ -56,10 +69,13 @@ configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DHEARTBEAT_BUILD_TESTS=
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$root/tests/fuzz/ubsan.supp \
   ctest --output-on-failure -j"$jobs" -L "unit|integration|fault")
+count_tests build-asan -L "unit|integration|fault"
 
 stage "3/3 fuzzing"
 configure_and_build build-fuzz -DHEARTBEAT_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ \
   -DHEARTBEAT_BUILD_TESTS=OFF -DHEARTBEAT_WERROR=ON -- fuzzers
 tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-60}"
+passed=$((passed + $(find tests/fuzz -maxdepth 1 -name 'fuzz_*.cc' | wc -l)))
 
 stage "all stages passed"
+echo "summary: $passed passed, 0 failed"
