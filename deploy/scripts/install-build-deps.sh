@@ -17,6 +17,9 @@ if [[ "${1:-}" == "--tests" ]]; then
   packages+=(prometheus prometheus-alertmanager python3 procps curl openssl systemd valgrind)
   # libFuzzer: clang with its runtime, and llvm-symbolizer for readable crash reports.
   packages+=(clang libclang-rt-14-dev llvm)
+  # The scale benchmark: Google Benchmark for the in-process parts, and node_exporter's
+  # textfile collector to compare with.
+  packages+=(libbenchmark-dev prometheus-node-exporter)
 fi
 
 missing=()
