@@ -1,17 +1,20 @@
 #include "heartbeat_exporter/discover.h"
 
+#include <dirent.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <filesystem>
-#include <map>
+#include <memory>
 #include <optional>
-#include <system_error>
 #include <utility>
 
+#include "util/bounded_file.h"
 #include "util/utf8.h"
 
 namespace heartbeat_exporter {
 namespace {
 
-namespace fs = std::filesystem;
 
 constexpr std::string_view kHeartbeatSuffix = ".json";
 
@@ -44,17 +47,28 @@ struct Listing {
 
 // Files are not stat()ed here: the reader decides what kind of file each one is, so that a
 // FIFO or folder named x.json shows up as a process whose read fails rather than vanishing.
+// readdir() directly: std::filesystem::directory_iterator builds and parses a path per entry,
+// which at 10,000 entries costs more than reading the heartbeats.
 Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
-  auto fail = [&](const std::error_code& ec) {
+  auto fail = [&](int error) {
     return Listing{{},
-                   {"cannot list heartbeat folder \"" + dir.path.string() + "\": " + ec.message()}};
+                   {"cannot list heartbeat folder \"" + dir.path.string() +
+                    "\": " + detail::error_text(error)}};
   };
-  std::error_code ec;
-  fs::directory_iterator it(dir.path, ec);
-  if (ec) return fail(ec);
+  std::unique_ptr<DIR, int (*)(DIR*)> stream(::opendir(dir.path.c_str()), &::closedir);
+  if (!stream) return fail(errno);
   Listing listing;
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    auto name = it->path().filename().string();
+  std::string prefix = dir.path.native();
+  if (!prefix.ends_with('/')) prefix += '/';
+  while (true) {
+    errno = 0;
+    const dirent* entry = ::readdir(stream.get());
+    if (entry == nullptr) {
+      // A listing cut short would make the missing files look deleted, so it counts as none.
+      if (errno != 0) return fail(errno);
+      break;
+    }
+    const std::string_view name = entry->d_name;
     auto key = key_of(name);
     if (!key) continue;
     // Prometheus rejects a whole scrape whose label values are not UTF-8, and the file name
@@ -65,13 +79,11 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
       continue;
     }
     listing.processes.push_back(ProcessConfig{.key = std::move(*key),
-                                              .heartbeat_path = it->path(),
+                                              .heartbeat_path = prefix + std::string(name),
                                               .timeout_seconds = dir.timeout_seconds,
                                               .check_pid = dir.check_pid,
                                               .labels = dir.labels});
   }
-  // A listing cut short would make the missing files look deleted, so it counts as no listing.
-  if (ec) return fail(ec);
   return listing;
 }
 
@@ -79,16 +91,25 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
 
 Discovery discover_processes(const Config& config) {
   Discovery discovery;
-  std::map<std::string, ProcessConfig> by_key;
-  for (const auto& process : config.processes) by_key.try_emplace(process.key, process);
+  std::vector<ProcessConfig> found = config.processes;
   for (const auto& dir : config.heartbeat_dirs) {
     auto listing = list_heartbeat_dir(dir);
     for (auto& error : listing.errors) discovery.errors.push_back(std::move(error));
-    // try_emplace keeps the first entry for a key: configured processes and earlier folders win.
-    for (auto& process : listing.processes) by_key.try_emplace(process.key, std::move(process));
+    found.insert(found.end(), std::make_move_iterator(listing.processes.begin()),
+                 std::make_move_iterator(listing.processes.end()));
   }
-  discovery.processes.reserve(by_key.size());
-  for (auto& [key, process] : by_key) discovery.processes.push_back(std::move(process));
+  // Sorting indices moves no ProcessConfig around. A stable sort keeps the order they were
+  // found in among equal keys, and the first of them is kept: configured processes and
+  // earlier folders win.
+  std::vector<std::size_t> order(found.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return found[a].key < found[b].key; });
+  discovery.processes.reserve(found.size());
+  for (std::size_t i : order) {
+    if (!discovery.processes.empty() && discovery.processes.back().key == found[i].key) continue;
+    discovery.processes.push_back(std::move(found[i]));
+  }
   return discovery;
 }
 
