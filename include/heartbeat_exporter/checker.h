@@ -1,5 +1,7 @@
 #pragma once
 
+#include <memory>
+
 #include "heartbeat_exporter/config.h"
 #include "heartbeat_exporter/discover.h"
 #include "heartbeat_exporter/models.h"
@@ -21,12 +23,47 @@ inline constexpr std::chrono::seconds kStartTimeTolerance{1};
 //   5. HEALTHY
 CheckResult decide_health(const ProcessConfig& process, const ReadResult& read, Timestamp now,
                           const ProcessTable& processes);
+// The same, taking the process over instead of copying it.
+CheckResult decide_health(ProcessConfig&& process, const ReadResult& read, Timestamp now,
+                          const ProcessTable& processes);
 
 // Reads one heartbeat and decides its state, taking "now" after the read.
 CheckResult check_process(const ProcessConfig& process, const Clock& clock,
                           const ProcessTable& processes);
 
-// Discovers, reads and checks every process. Every verdict is made now; nothing is reused.
+class HeartbeatCache;
+
+struct CheckerOptions {
+  // Threads that read heartbeats (and decide) in parallel; 0 means one per CPU, up to 4.
+  unsigned threads = 1;
+  // Reuse what an unchanged heartbeat file held at the last check (see HeartbeatCache).
+  bool reuse_unchanged_files = false;
+};
+
+// The exporter's check on every scrape: discovers, reads and checks every process, like
+// check_all_processes below, but can read on several threads and remember unchanged files.
+// Every verdict, age and pid check is still made at each call. Safe to call from several
+// threads at once.
+class Checker {
+ public:
+  Checker(const Clock& clock, const ProcessTable& processes, CheckerOptions options = {});
+  ~Checker();
+  Checker(const Checker&) = delete;
+  Checker& operator=(const Checker&) = delete;
+
+  MonitorReport check_all(const Config& config) const;
+  // The threads it reads with (options.threads, with 0 resolved).
+  unsigned threads() const { return threads_; }
+
+ private:
+  const Clock& clock_;
+  const ProcessTable& processes_;
+  unsigned threads_;
+  std::unique_ptr<HeartbeatCache> cache_;  // null unless reuse_unchanged_files
+};
+
+// Discovers, reads and checks every process, on this thread. Every verdict is made now; nothing
+// is reused. All ages are measured from one "now", taken after every file was read.
 MonitorReport check_all_processes(const Config& config, const Clock& clock,
                                   const ProcessTable& processes);
 // The same with the system clock and process table.

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "heartbeat/heartbeat_cache.h"
 #include "util/bounded_file.h"
 #include "util/utf8.h"
 
@@ -171,8 +172,13 @@ std::string_view to_string(ReadError error) {
 }
 
 ReadResult read_heartbeat(const std::filesystem::path& path) {
+  return detail::read_heartbeat(path, nullptr);
+}
+
+ReadResult detail::read_heartbeat(const std::filesystem::path& path, FileStamp* stamp) {
   using Status = detail::BoundedFile::Status;
   const detail::BoundedFile read = detail::read_bounded_file(path, kMaxHeartbeatBytes);
+  if (stamp != nullptr) *stamp = read.stamp;
   switch (read.status) {
     case Status::kOk:
       break;

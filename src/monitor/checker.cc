@@ -1,10 +1,15 @@
 #include "heartbeat_exporter/checker.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 #include <utility>
 
+#include "heartbeat/heartbeat_cache.h"
 #include "heartbeat_exporter/timestamp.h"
 
 namespace heartbeat_exporter {
@@ -40,8 +45,15 @@ CheckResult verdict(CheckResult result, HealthState state, std::string reason, s
 
 CheckResult decide_health(const ProcessConfig& process, const ReadResult& read, Timestamp now,
                           const ProcessTable& processes) {
+  return decide_health(ProcessConfig(process), read, now, processes);
+}
+
+// The process is taken by value so that the checker can move it in instead of copying it.
+CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read, Timestamp now,
+                          const ProcessTable& processes) {
   CheckResult result;
-  result.process = process;
+  result.process = std::move(owned_process);
+  const ProcessConfig& process = result.process;
 
   if (!read.ok()) {
     ReadFailure failure =
@@ -104,22 +116,105 @@ CheckResult check_process(const ProcessConfig& process, const Clock& clock,
   return decide_health(process, read, now, processes);
 }
 
-MonitorReport check_all_processes(const Config& config, const Clock& clock,
-                                  const ProcessTable& processes) {
+namespace {
+
+// Below this many processes a thread costs more than it saves.
+constexpr std::size_t kMinProcessesPerThread = 256;
+constexpr unsigned kMaxThreads = 4;
+
+unsigned thread_count(unsigned asked) {
+  if (asked != 0) return asked;
+  return std::clamp(std::thread::hardware_concurrency(), 1U, kMaxThreads);
+}
+
+// Calls work(begin, end) over [0, count) split into contiguous ranges, one per thread.
+template <typename Work>
+void parallel_for(std::size_t count, unsigned threads, Work&& work) {
+  const std::size_t ranges =
+      std::clamp<std::size_t>(count / kMinProcessesPerThread, 1, std::max(threads, 1U));
+  if (ranges == 1) {
+    work(std::size_t{0}, count);
+    return;
+  }
+  std::vector<std::jthread> helpers;
+  helpers.reserve(ranges - 1);
+  const std::size_t step = (count + ranges - 1) / ranges;
+  for (std::size_t begin = step; begin < count; begin += step) {
+    helpers.emplace_back([&work, begin, end = std::min(count, begin + step)] { work(begin, end); });
+  }
+  work(std::size_t{0}, std::min(count, step));
+}
+
+// Answers decide_health's pid questions from one lookup_all over every pid of the check.
+class PrefetchedProcesses final : public ProcessTable {
+ public:
+  PrefetchedProcesses(std::span<const std::int64_t> pids, std::vector<ProcessInfo> infos) {
+    for (std::size_t i = 0; i < pids.size(); ++i) infos_.emplace(pids[i], infos[i]);
+  }
+  ProcessInfo lookup(std::int64_t pid) const override {
+    auto found = infos_.find(pid);
+    return found == infos_.end() ? ProcessInfo{} : found->second;
+  }
+
+ private:
+  std::unordered_map<std::int64_t, ProcessInfo> infos_;
+};
+
+}  // namespace
+
+Checker::Checker(const Clock& clock, const ProcessTable& processes, CheckerOptions options)
+    : clock_(clock),
+      processes_(processes),
+      threads_(thread_count(options.threads)),
+      cache_(options.reuse_unchanged_files ? std::make_unique<HeartbeatCache>() : nullptr) {}
+
+Checker::~Checker() = default;
+
+MonitorReport Checker::check_all(const Config& config) const {
   auto started = std::chrono::steady_clock::now();
   MonitorReport report;
-  report.checked_at = clock.now();
+  report.checked_at = clock_.now();
 
   Discovery discovery = discover_processes(config);
   report.discovery_errors = std::move(discovery.errors);
-  report.results.reserve(discovery.processes.size());
-  for (const ProcessConfig& process : discovery.processes) {
-    report.results.push_back(check_process(process, clock, processes));
+  const std::size_t count = discovery.processes.size();
+
+  std::vector<ReadResult> reads(count);
+  std::optional<HeartbeatCache::Scrape> scrape;
+  if (cache_) scrape.emplace(cache_->begin(count));
+  parallel_for(count, threads_, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const auto& path = discovery.processes[i].heartbeat_path;
+      reads[i] = scrape ? scrape->read(i, path) : read_heartbeat(path);
+    }
+  });
+  if (scrape) cache_->commit(std::move(*scrape));
+
+  // Every pid at once, so that the process table can answer them together.
+  std::vector<std::int64_t> pids;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (discovery.processes[i].check_pid && reads[i].ok()) pids.push_back(reads[i].heartbeat->pid);
   }
+  const PrefetchedProcesses processes(pids, processes_.lookup_all(pids));
+
+  // Taken after every read, so that a heartbeat written while reading is not in the future.
+  const Timestamp now = clock_.now();
+  report.results.resize(count);
+  parallel_for(count, threads_, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      report.results[i] =
+          decide_health(std::move(discovery.processes[i]), reads[i], now, processes);
+    }
+  });
 
   report.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::steady_clock::now() - started);
   return report;
+}
+
+MonitorReport check_all_processes(const Config& config, const Clock& clock,
+                                  const ProcessTable& processes) {
+  return Checker(clock, processes).check_all(config);
 }
 
 MonitorReport check_all_processes(const Config& config) {

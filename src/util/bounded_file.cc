@@ -14,18 +14,28 @@ FileDescriptor::~FileDescriptor() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+FileStamp to_stamp(const struct stat& info) {
+  auto nanoseconds = [](const timespec& time) {
+    return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
+  };
+  return {static_cast<std::uint64_t>(info.st_dev), static_cast<std::uint64_t>(info.st_ino),
+          static_cast<std::int64_t>(info.st_size), nanoseconds(info.st_mtim),
+          nanoseconds(info.st_ctim)};
+}
+
 std::string error_text(int error) { return std::generic_category().message(error); }
 
 BoundedFile read_bounded_file(const std::filesystem::path& path, std::size_t max_bytes) {
   using Status = BoundedFile::Status;
   BoundedFile file;
   const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
-  if (fd.get() < 0) return {Status::kOpenFailed, errno, {}};
+  if (fd.get() < 0) return {Status::kOpenFailed, errno, {}, {}};
   struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) return {Status::kStatFailed, errno, {}};
-  if (!S_ISREG(info.st_mode)) return {Status::kNotRegularFile, 0, {}};
+  if (::fstat(fd.get(), &info) != 0) return {Status::kStatFailed, errno, {}, {}};
+  if (!S_ISREG(info.st_mode)) return {Status::kNotRegularFile, 0, {}, {}};
   const auto size = static_cast<std::size_t>(info.st_size);
-  if (size > max_bytes) return {Status::kTooLarge, 0, {}};
+  if (size > max_bytes) return {Status::kTooLarge, 0, {}, {}};
+  file.stamp = to_stamp(info);
 
   // Start from the size fstat saw, so that small files do not pay for a max_bytes buffer.
   std::string& buffer = file.content;
@@ -38,11 +48,11 @@ BoundedFile read_bounded_file(const std::filesystem::path& path, std::size_t max
     }
     const ssize_t got = ::read(fd.get(), buffer.data() + total, buffer.size() - total);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return {Status::kReadFailed, errno, {}};
+    if (got < 0) return {Status::kReadFailed, errno, {}, {}};
     if (got == 0) break;
     total += static_cast<std::size_t>(got);
   }
-  if (total > max_bytes) return {Status::kTooLarge, 0, {}};
+  if (total > max_bytes) return {Status::kTooLarge, 0, {}, {}};
   buffer.resize(total);
   return file;
 }

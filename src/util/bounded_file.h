@@ -1,6 +1,9 @@
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -19,6 +22,20 @@ class FileDescriptor {
   int fd_;
 };
 
+// What fstat() says about a file's identity and last change: equal stamps mean the same inode
+// with the same size, written at the same time, so its content has not changed (see
+// HeartbeatCache for when a stamp may be trusted that far).
+struct FileStamp {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::int64_t size = 0;
+  std::int64_t modified_ns = 0;  // st_mtim
+  std::int64_t changed_ns = 0;   // st_ctim
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp to_stamp(const struct stat& info);
+
 struct BoundedFile {
   enum class Status {
     kOk,
@@ -31,6 +48,7 @@ struct BoundedFile {
   Status status = Status::kOk;
   int error = 0;
   std::string content;  // the whole file when status is kOk
+  FileStamp stamp;      // from fstat of the opened file, when status is kOk
 };
 
 // Reads a whole regular file of at most max_bytes. Opens with O_NONBLOCK so that a FIFO cannot

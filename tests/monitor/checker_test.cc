@@ -2,13 +2,21 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <latch>
 #include <map>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "heartbeat/heartbeat_cache.h"
+#include "heartbeat_exporter/writer.h"
 #include "support/temp_dir.h"
 
 namespace heartbeat_exporter {
@@ -493,6 +501,281 @@ TEST_CASE("check_all_processes with the system clock and process table sees this
   CHECK(report.results[0].state == HealthState::kHealthy);
   CHECK(report.results[0].detail.empty());
   CHECK(report.all_healthy());
+}
+
+namespace {
+
+constexpr std::int64_t kZombiePid = 200;
+constexpr std::int64_t kReusedPid = 300;
+constexpr std::int64_t kDeadPid = 456;
+// Close after the timestamps of the fuzz corpus's heartbeats (2026-02-05T06:17:29.601049Z).
+const Timestamp kCorpusNow{sys_days{year{2026} / 2 / 5} + 6h + 18min};
+
+// Answers from a fixed map and counts nothing, so that several threads may ask at once.
+class FixedProcessTable final : public ProcessTable {
+ public:
+  explicit FixedProcessTable(std::map<std::int64_t, ProcessInfo> processes)
+      : processes_(std::move(processes)) {}
+  ProcessInfo lookup(std::int64_t pid) const override {
+    auto it = processes_.find(pid);
+    return it == processes_.end() ? ProcessInfo{} : it->second;
+  }
+
+ private:
+  std::map<std::int64_t, ProcessInfo> processes_;
+};
+
+FixedProcessTable mixed_process_table(Timestamp now) {
+  return FixedProcessTable({
+      {kPid, {Liveness::kAlive, now - 24h}},
+      {kZombiePid, {Liveness::kZombie, now - 24h}},
+      {kReusedPid, {Liveness::kAlive, now - 1s}},
+      // The pids of the fuzz corpus: running, a zombie, reused.
+      {12346, {Liveness::kAlive, now - 24h}},
+      {12348, {Liveness::kZombie, now - 24h}},
+      {12349, {Liveness::kAlive, now - 1s}},
+  });
+}
+
+// The reason each file of mixed_heartbeat(i) gets, by i % size.
+const std::vector<std::string> kMixedReasons = {
+    "",       "error_status", "invalid_json", "missing_field",      "process_gone",
+    "zombie", "pid_reused",   "timed_out",    "timestamp_in_future"};
+
+// Heartbeat i of a folder that holds every verdict in turn, with ages that differ per file.
+std::string mixed_heartbeat(std::size_t i, Timestamp now) {
+  const auto jitter = std::chrono::milliseconds{static_cast<std::int64_t>(i * 37 % 20000)};
+  auto ago = [&](std::chrono::microseconds age) { return format_timestamp(now - age); };
+  switch (i % kMixedReasons.size()) {
+    case 0:
+      return heartbeat_json(kPid, ago(jitter));
+    case 1:
+      return heartbeat_json(kPid, ago(jitter), "failed: job " + std::to_string(i));
+    case 2:
+      return "{\"pid\": " + std::to_string(i);
+    case 3:
+      return "{\"timestamp\":\"" + ago(jitter) + "\",\"status\":\"running\"}";
+    case 4:
+      return heartbeat_json(kDeadPid, ago(jitter));
+    case 5:
+      return heartbeat_json(kZombiePid, ago(jitter));
+    case 6:
+      return heartbeat_json(kReusedPid, ago(30s + jitter));
+    case 7:
+      return heartbeat_json(kPid, ago(61s + jitter));
+    default:
+      return heartbeat_json(kPid, format_timestamp(now + 2min + jitter));
+  }
+}
+
+std::string numbered(std::string_view prefix, std::size_t i) {
+  char digits[16];
+  std::snprintf(digits, sizeof digits, "%04zu", i);
+  return std::string(prefix) + digits + ".json";
+}
+
+// Writes `checked` mixed heartbeats to <dir>/beats and `unchecked` fresh ones of a dead pid to
+// <dir>/unchecked (check_pid false), and returns a config that discovers both folders.
+Config mixed_config(const testing::TempDir& dir, std::size_t checked, std::size_t unchecked,
+                    Timestamp now) {
+  Config config;
+  config.file = dir / "config.json";
+  for (std::size_t i = 0; i < checked; ++i) {
+    dir.write(numbered("beats/beat_", i), mixed_heartbeat(i, now));
+  }
+  for (std::size_t i = 0; i < unchecked; ++i) {
+    dir.write(numbered("unchecked/unchecked_", i),
+              heartbeat_json(kDeadPid, format_timestamp(now - 1s)));
+  }
+  HeartbeatDirConfig beats;
+  beats.path = dir / "beats";
+  beats.labels = {{"team", "batch"}};
+  HeartbeatDirConfig unchecked_dir;
+  unchecked_dir.path = dir / "unchecked";
+  unchecked_dir.timeout_seconds = 30;
+  unchecked_dir.check_pid = false;
+  config.heartbeat_dirs = {beats, unchecked_dir};
+  return config;
+}
+
+const std::filesystem::path kCorpus =
+    std::filesystem::path(HEARTBEAT_SOURCE_DIR) / "tests/fuzz/corpus/heartbeat";
+
+// Adds what a cache can reuse to a config: the fuzz corpus's heartbeats, last changed long before
+// the test ran, and <dir>/links/swapped.json, a symlink to one of them. A fresh file never is.
+void add_settled_files(Config& config, const testing::TempDir& dir) {
+  std::filesystem::create_directories(dir / "links");
+  std::filesystem::create_symlink(kCorpus / "healthy_minimal.json", dir / "links/swapped.json");
+  HeartbeatDirConfig links;
+  links.path = dir / "links";
+  HeartbeatDirConfig corpus;
+  corpus.path = kCorpus;
+  config.heartbeat_dirs.push_back(links);
+  config.heartbeat_dirs.push_back(corpus);
+}
+
+// Whether a HeartbeatCache with the Checker's racy window reuses a corpus file, so that a test
+// over the corpus exercises reuse rather than only fresh reads.
+bool corpus_is_reused() {
+  HeartbeatCache cache;
+  std::size_t reused = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    auto scrape = cache.begin(1);
+    scrape.read(0, kCorpus / "healthy_minimal.json");
+    reused = scrape.reused();
+    cache.commit(std::move(scrape));
+  }
+  return reused == 1;
+}
+
+// Every field of a result on one line, the age exactly.
+std::string describe(const CheckResult& result) {
+  std::string text = result.process.key + " path=" + result.process.heartbeat_path.string() +
+                     " timeout=" + std::to_string(result.process.timeout_seconds) +
+                     " check_pid=" + std::to_string(result.process.check_pid) + " labels=";
+  for (const auto& [name, value] : result.process.labels) text += name + ":" + value + ",";
+  text += " state=" + std::string(to_string(result.state)) + " reason=" + result.reason +
+          " detail=" + result.detail;
+  if (result.heartbeat) {
+    const HeartbeatData& heartbeat = *result.heartbeat;
+    text += " heartbeat=" + heartbeat.process_key.value_or("-") + "," +
+            std::to_string(heartbeat.pid) + "," + format_timestamp(heartbeat.timestamp) + "," +
+            heartbeat.status + "," +
+            (heartbeat.iteration ? std::to_string(*heartbeat.iteration) : "-");
+  }
+  if (result.read_error) text += " read_error=" + std::string(to_string(*result.read_error));
+  if (result.age_seconds) {
+    char age[32];
+    auto end = std::to_chars(age, age + sizeof age, *result.age_seconds).ptr;
+    text += " age=" + std::string(age, end);
+  }
+  return text;
+}
+
+void check_same_results(const MonitorReport& actual, const MonitorReport& expected) {
+  CHECK(actual.discovery_errors == expected.discovery_errors);
+  CHECK(actual.checked_at == expected.checked_at);
+  REQUIRE(actual.results.size() == expected.results.size());
+  std::size_t differing = 0;
+  for (std::size_t i = 0; i < expected.results.size(); ++i) {
+    const std::string got = describe(actual.results[i]);
+    const std::string wanted = describe(expected.results[i]);
+    if (got == wanted) continue;
+    // Only the first few, so that one broken rule does not print thousands of failures.
+    if (++differing <= 3) CHECK(got == wanted);
+  }
+  CHECK(differing == 0);
+}
+
+std::map<std::string, std::size_t> count_reasons(const MonitorReport& report) {
+  std::map<std::string, std::size_t> counts;
+  for (const CheckResult& result : report.results) ++counts[result.reason];
+  return counts;
+}
+
+const CheckResult& result_for(const MonitorReport& report, std::string_view key) {
+  auto found = std::find_if(report.results.begin(), report.results.end(),
+                            [&](const CheckResult& result) { return result.process.key == key; });
+  REQUIRE(found != report.results.end());
+  return *found;
+}
+
+}  // namespace
+
+TEST_CASE("a parallel Checker with 4 threads gives exactly check_all_processes' results") {
+  testing::TempDir dir;
+  const Config config = mixed_config(dir, 1800, 200, kNow);
+  const FixedProcessTable table = mixed_process_table(kNow);
+  const FakeClock clock(kNow);
+
+  const MonitorReport serial = check_all_processes(config, clock, table);
+  const Checker checker(clock, table, CheckerOptions{4, false});
+  REQUIRE(checker.threads() == 4);
+  const MonitorReport parallel = checker.check_all(config);
+
+  check_same_results(parallel, serial);
+  CHECK(parallel.discovery_errors.empty());
+  REQUIRE(parallel.results.size() == 2000);
+  CHECK(parallel.results.front().process.key == "beat_0000");
+  CHECK(parallel.results.back().process.key == "unchecked_0199");
+  std::map<std::string, std::size_t> expected;
+  for (const std::string& reason : kMixedReasons) expected[reason] = 200;
+  expected[""] += 200;  // the unchecked folder's dead pids
+  CHECK(count_reasons(parallel) == expected);
+}
+
+TEST_CASE("a Checker that reuses unchanged files answers like a fresh check, and sees a rename") {
+  // Without it this test would compare fresh reads with fresh reads only.
+  REQUIRE(corpus_is_reused());
+  testing::TempDir dir;
+  Config config = mixed_config(dir, 90, 10, kCorpusNow);
+  add_settled_files(config, dir);
+  HeartbeatData renamed;
+  renamed.pid = kPid;
+  renamed.timestamp = kCorpusNow - 5s;
+  renamed.status = "running";
+  write_heartbeat_file(dir / "beats", "renamed", renamed);
+  const FixedProcessTable table = mixed_process_table(kCorpusNow);
+  const FakeClock clock(kCorpusNow);
+  const Checker checker(clock, table, CheckerOptions{2, true});
+
+  const MonitorReport fresh = check_all_processes(config, clock, table);
+  const MonitorReport first = checker.check_all(config);
+  const MonitorReport second = checker.check_all(config);
+  check_same_results(first, fresh);
+  check_same_results(second, fresh);
+  CHECK(result_for(second, "swapped").state == HealthState::kHealthy);
+  CHECK(result_for(second, "renamed").state == HealthState::kHealthy);
+  CHECK(result_for(second, "stale_zombie").reason == "zombie");
+  CHECK(result_for(second, "stale_pid_reused").reason == "pid_reused");
+
+  std::filesystem::create_symlink(kCorpus / "error_status.json", dir / "links/swapped.tmp");
+  std::filesystem::rename(dir / "links/swapped.tmp", dir / "links/swapped.json");
+  renamed.status = "stopped";
+  write_heartbeat_file(dir / "beats", "renamed", renamed);
+  const MonitorReport changed = checker.check_all(config);
+  check_same_results(changed, check_all_processes(config, clock, table));
+  CHECK(result_for(changed, "swapped").state == HealthState::kErrorStatus);
+  CHECK(result_for(changed, "swapped").detail == "status is \"failed: disk full\"");
+  CHECK(result_for(changed, "renamed").state == HealthState::kErrorStatus);
+  CHECK(result_for(changed, "renamed").detail == "status is \"stopped\"");
+}
+
+TEST_CASE("concurrent check_all calls on one Checker that reuses files all give serial results") {
+  REQUIRE(corpus_is_reused());
+  testing::TempDir dir;
+  Config config = mixed_config(dir, 900, 100, kCorpusNow);
+  add_settled_files(config, dir);
+  const FixedProcessTable table = mixed_process_table(kCorpusNow);
+  const FakeClock clock(kCorpusNow);
+  const MonitorReport serial = check_all_processes(config, clock, table);
+  const Checker checker(clock, table, CheckerOptions{2, true});
+  // A first call fills the cache, so that the concurrent ones also share reused entries.
+  check_same_results(checker.check_all(config), serial);
+
+  constexpr int kCallers = 4;
+  constexpr int kCallsEach = 3;
+  std::vector<std::vector<MonitorReport>> reports(kCallers);
+  std::latch start(kCallers);
+  {
+    std::vector<std::jthread> callers;
+    for (int caller = 0; caller < kCallers; ++caller) {
+      callers.emplace_back([&, caller] {
+        start.arrive_and_wait();
+        for (int call = 0; call < kCallsEach; ++call) {
+          reports[caller].push_back(checker.check_all(config));
+        }
+      });
+    }
+  }
+
+  for (int caller = 0; caller < kCallers; ++caller) {
+    REQUIRE(reports[caller].size() == kCallsEach);
+    for (int call = 0; call < kCallsEach; ++call) {
+      INFO("caller " << caller << ", call " << call);
+      check_same_results(reports[caller][call], serial);
+    }
+  }
 }
 
 }  // namespace heartbeat_exporter

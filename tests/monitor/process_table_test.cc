@@ -1,5 +1,7 @@
 #include "heartbeat_exporter/process_table.h"
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "heartbeat_exporter/reader.h"
 #include "support/temp_dir.h"
@@ -209,6 +212,174 @@ TEST_CASE("the system clock's now is the current time to the microsecond") {
   auto after = std::chrono::system_clock::now();
   CHECK(now <= after);
   CHECK(now + 1us > before);
+}
+
+namespace {
+
+// A forked child that is killed and reaped when the test ends, however it ends.
+class Child {
+ public:
+  // Forks a child that waits for signals until it is killed.
+  static Child waiting() {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      while (true) ::pause();
+    }
+    return Child(pid);
+  }
+  // Forks a child that exits at once.
+  static Child exiting() {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(0);
+    return Child(pid);
+  }
+
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    // Once reaped, the pid may already belong to someone else.
+    if (pid_ <= 0 || reaped_) return;
+    ::kill(pid_, SIGKILL);
+    reap();
+  }
+
+  pid_t pid() const { return pid_; }
+  // Waits until the child has exited, leaving it a zombie.
+  bool wait_exited() const {
+    siginfo_t exited{};
+    return ::waitid(P_PID, static_cast<id_t>(pid_), &exited, WEXITED | WNOWAIT) == 0;
+  }
+  bool reap() {
+    int status = 0;
+    reaped_ = ::waitpid(pid_, &status, 0) == pid_;
+    return reaped_;
+  }
+
+ private:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  bool reaped_ = false;
+};
+
+// The exporter raises its soft limit to the hard one at startup; without that, a soft limit of
+// 1024 leaves SystemProcessTable no file descriptors for pidfds.
+void raise_file_limit_as_the_exporter_does() {
+  rlimit limit{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+  if (limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
+}
+
+std::string describe(const ProcessInfo& info) {
+  std::string text = info.liveness == Liveness::kAlive    ? "alive"
+                     : info.liveness == Liveness::kZombie ? "zombie"
+                                                          : "gone";
+  text += info.start_time ? " started " + format_timestamp(*info.start_time) : " no start time";
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("lookup_all answers like lookup for this process, out-of-range pids, gone and zombie") {
+  Child gone = Child::exiting();
+  REQUIRE(gone.pid() > 0);
+  REQUIRE(gone.reap());
+  Child zombie = Child::exiting();
+  REQUIRE(zombie.pid() > 0);
+  REQUIRE(zombie.wait_exited());
+  raise_file_limit_as_the_exporter_does();
+
+  SystemProcessTable table;
+  const std::vector<std::int64_t> pids = {own_pid(), 0, -1, kMaxPid + 1, gone.pid(), zombie.pid()};
+  // The second call answers the tracked processes from their pidfds rather than from /proc.
+  for (int call = 1; call <= 2; ++call) {
+    INFO("call " << call);
+    const std::vector<ProcessInfo> infos = table.lookup_all(pids);
+    REQUIRE(infos.size() == pids.size());
+    for (std::size_t i = 0; i < pids.size(); ++i) {
+      INFO("pid " << pids[i]);
+      CHECK(describe(infos[i]) == describe(table.lookup(pids[i])));
+    }
+    CHECK(infos[0].liveness == Liveness::kAlive);
+    CHECK(infos[0].start_time.has_value());
+    for (std::size_t i = 1; i <= 4; ++i) CHECK(describe(infos[i]) == "gone no start time");
+    CHECK(infos[5].liveness == Liveness::kZombie);
+  }
+}
+
+TEST_CASE("lookup_all tracks a live child until it exits, then says zombie, then gone") {
+  raise_file_limit_as_the_exporter_does();
+  Child child = Child::waiting();
+  REQUIRE(child.pid() > 0);
+  const std::vector<std::int64_t> pids = {child.pid()};
+  SystemProcessTable table;
+
+  const ProcessInfo expected = table.lookup(child.pid());
+  REQUIRE(expected.liveness == Liveness::kAlive);
+  REQUIRE(expected.start_time.has_value());
+  for (int call = 1; call <= 2; ++call) {
+    INFO("call " << call);
+    const std::vector<ProcessInfo> infos = table.lookup_all(pids);
+    REQUIRE(infos.size() == 1);
+    CHECK(describe(infos[0]) == describe(expected));
+    CHECK(table.tracked() == 1);
+  }
+
+  REQUIRE(::kill(child.pid(), SIGKILL) == 0);
+  REQUIRE(child.wait_exited());
+  std::vector<ProcessInfo> infos = table.lookup_all(pids);
+  REQUIRE(infos.size() == 1);
+  CHECK(infos[0].liveness == Liveness::kZombie);
+  CHECK(describe(infos[0]) == describe(table.lookup(child.pid())));
+  CHECK(table.tracked() == 0);
+
+  REQUIRE(child.reap());
+  infos = table.lookup_all(pids);
+  REQUIRE(infos.size() == 1);
+  CHECK(describe(infos[0]) == "gone no start time");
+  CHECK(table.tracked() == 0);
+}
+
+TEST_CASE("lookup_all stops tracking a pid that it is no longer asked about") {
+  raise_file_limit_as_the_exporter_does();
+  Child child = Child::waiting();
+  REQUIRE(child.pid() > 0);
+  SystemProcessTable table;
+
+  CHECK(table.lookup_all(std::vector<std::int64_t>{own_pid(), child.pid()}).size() == 2);
+  CHECK(table.tracked() == 2);
+  CHECK(table.lookup_all(std::vector<std::int64_t>{child.pid()}).size() == 1);
+  CHECK(table.tracked() == 1);
+  CHECK(table.lookup_all({}).empty());
+  CHECK(table.tracked() == 0);
+}
+
+TEST_CASE("lookup_all gives duplicate pids in one call the same answer") {
+  raise_file_limit_as_the_exporter_does();
+  Child child = Child::waiting();
+  REQUIRE(child.pid() > 0);
+  SystemProcessTable table;
+  const std::vector<std::int64_t> pids = {own_pid(), child.pid(), 0,          own_pid(),
+                                          0,         child.pid(), child.pid()};
+
+  for (int call = 1; call <= 2; ++call) {
+    INFO("call " << call);
+    const std::vector<ProcessInfo> infos = table.lookup_all(pids);
+    REQUIRE(infos.size() == pids.size());
+    for (std::size_t i = 0; i < pids.size(); ++i) {
+      INFO("pid " << pids[i] << " at " << i);
+      CHECK(describe(infos[i]) == describe(table.lookup(pids[i])));
+    }
+    CHECK(infos[0].liveness == Liveness::kAlive);
+    CHECK(infos[1].liveness == Liveness::kAlive);
+    CHECK(infos[2].liveness == Liveness::kGone);
+    CHECK(describe(infos[3]) == describe(infos[0]));
+    CHECK(describe(infos[4]) == describe(infos[2]));
+    CHECK(describe(infos[5]) == describe(infos[1]));
+    CHECK(describe(infos[6]) == describe(infos[1]));
+    CHECK(table.tracked() == 2);
+  }
 }
 
 }  // namespace heartbeat_exporter

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "heartbeat_exporter/reader.h"
+#include "util/bounded_file.h"
+
+namespace heartbeat_exporter {
+
+namespace detail {
+// read_heartbeat, also telling the opened file's stamp when its content was read.
+ReadResult read_heartbeat(const std::filesystem::path& path, FileStamp* stamp);
+}  // namespace detail
+
+// Remembers what each heartbeat file held at the last scrape, so that a file whose inode, size,
+// mtime and ctime have not changed is not opened and parsed again: one stat() replaces open,
+// fstat, read and parse. Only what the file holds is reused; the verdict, the age and the pid
+// check are decided afresh at every scrape.
+//
+// A stamp is trusted only when the file had not changed for a while before it was read (like
+// git's "racily clean" rule): a rewrite in place within the file system's timestamp granularity
+// would otherwise keep the same stamp. Files on network and FUSE file systems are never reused,
+// because stat() there may answer from an attribute cache that open() would have revalidated.
+//
+// Per scrape: `auto scrape = cache.begin(n)`, then `scrape.read(slot, path)` for slots 0..n-1
+// (from several threads if wanted, each slot from one), then `cache.commit(std::move(scrape))`.
+// Files not read in a scrape are forgotten at its commit.
+class HeartbeatCache {
+  struct Entry {
+    detail::FileStamp stamp;
+    ReadResult result;
+  };
+  using Entries = std::unordered_map<std::string, std::shared_ptr<const Entry>>;
+
+ public:
+  class Scrape {
+   public:
+    // read_heartbeat(path), or the result of the last scrape when the file is unchanged.
+    ReadResult read(std::size_t slot, const std::filesystem::path& path);
+    // How many reads were answered from the cache.
+    std::size_t reused() const;
+
+   private:
+    friend class HeartbeatCache;
+    Scrape(const HeartbeatCache& cache, std::shared_ptr<const Entries> previous, std::size_t slots,
+           std::int64_t trusted_before_ns);
+
+    const HeartbeatCache* cache_;
+    std::shared_ptr<const Entries> previous_;
+    std::vector<std::string> paths_;
+    std::vector<std::shared_ptr<const Entry>> kept_;
+    std::vector<char> reused_;
+    // Files last changed before this (CLOCK_REALTIME, ns) may be remembered.
+    std::int64_t trusted_before_ns_;
+  };
+
+  // racy_window: how long a file must have been left alone before it was read for its stamp to
+  // be trusted. Tests use 0.
+  explicit HeartbeatCache(std::chrono::nanoseconds racy_window = std::chrono::seconds{1});
+
+  Scrape begin(std::size_t slots) const;
+  void commit(Scrape&& scrape);
+
+ private:
+  // False for network and FUSE file systems; asked once per device.
+  bool is_local(std::uint64_t device, const std::filesystem::path& path) const;
+
+  std::int64_t racy_window_ns_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Entries> entries_ = std::make_shared<Entries>();
+  mutable std::unordered_map<std::uint64_t, bool> local_devices_;
+};
+
+}  // namespace heartbeat_exporter
