@@ -1,11 +1,15 @@
 // heartbeat_exporter: serves the health of every configured process to Prometheus.
 #include <pthread.h>
 #include <signal.h>
+#include <malloc.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "expose/collector.h"
 #include "expose/reloader.h"
@@ -13,7 +17,6 @@
 #include "expose/web_config.h"
 #include "expose/web_server.h"
 #include "heartbeat_exporter/config.h"
-#include "heartbeat_exporter/discover.h"
 #include "heartbeat_exporter/process_table.h"
 #include "util/flags.h"
 #include "util/log.h"
@@ -64,6 +67,15 @@ std::shared_ptr<const Config> load(const std::string& file) {
     return nullptr;
   }
   return std::make_shared<const Config>(std::move(*result.config));
+}
+
+// As Go programs do at start: the process table keeps a pidfd per watched process, and a
+// service manager's soft limit (1024 under systemd) is far below what a job-runner host needs.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 int run(int argc, char** argv) {
@@ -124,9 +136,16 @@ int run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  raise_open_file_limit();
+  // glibc gives each thread that allocates under contention its own arena (up to 8 per core),
+  // and each arena keeps the peak of the scrapes it served; the reading and rendering threads
+  // do not need more than the cores there are.
+  ::mallopt(M_ARENA_MAX, static_cast<int>(std::max(2U, std::thread::hardware_concurrency())));
   SystemClock clock;
   SystemProcessTable process_table;
-  auto collector = std::make_shared<HeartbeatCollector>(config, clock, process_table);
+  auto collector = std::make_shared<HeartbeatCollector>(
+      config, clock, process_table,
+      CheckerOptions{.threads = 0, .reuse_unchanged_files = true});
   ConfigReloader reloader(config_file, *collector, collector->self_metrics());
   const std::string& listen_address = flags.get("web.listen-address");
   // With TLS, civetweb serves plain HTTP on loopback and stunnel terminates TLS in front of it.

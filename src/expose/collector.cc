@@ -1,7 +1,10 @@
 #include "expose/collector.h"
 
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <utility>
 
 #include "heartbeat_exporter/checker.h"
@@ -10,6 +13,14 @@
 
 namespace heartbeat_exporter {
 namespace {
+
+// zlib's fastest level: on exposition text it compresses about as well as the default level
+// (see README, Performance) at a fraction of the time.
+constexpr int kGzipLevel = 1;
+
+// The pieces of text the compressor reuses when unchanged: a state change or a beat costs
+// compressing the piece of 1,000 processes it falls in, not the whole family.
+constexpr std::size_t kProcessesPerPiece = 1000;
 
 prometheus::MetricFamily make_family(std::string name, std::string help,
                                      prometheus::MetricType type) {
@@ -94,10 +105,20 @@ std::vector<prometheus::MetricFamily> report_to_metric_families(const MonitorRep
   return families;
 }
 
+Exposition::Exposition(ExpositionText text, std::shared_ptr<PieceCompressor> compressor,
+                       unsigned threads)
+    : text_(std::move(text)), compressor_(std::move(compressor)), threads_(threads) {}
+
+const std::optional<std::string>& Exposition::gzipped() const {
+  std::call_once(gzip_once_, [this] { gzipped_ = compressor_->gzip(text_, threads_); });
+  return gzipped_;
+}
+
 HeartbeatCollector::HeartbeatCollector(std::shared_ptr<const Config> config, const Clock& clock,
-                                       const ProcessTable& processes)
-    : clock_(clock),
-      processes_(processes),
+                                       const ProcessTable& processes, CheckerOptions options)
+    : checker_(clock, processes, options),
+      threads_(checker_.threads()),
+      compressor_(std::make_shared<PieceCompressor>(kGzipLevel)),
       config_(std::move(config)),
       registry_(std::make_shared<prometheus::Registry>()),
       read_errors_(prometheus::BuildCounter()
@@ -130,16 +151,70 @@ void HeartbeatCollector::set_config(std::shared_ptr<const Config> config) {
 MonitorReport HeartbeatCollector::check() const {
   // Holding our own reference keeps the config alive even if a reload swaps it mid-scrape.
   auto config = this->config();
-  return check_all_processes(*config, clock_, processes_);
+  return checker_.check_all(*config);
 }
 
 std::vector<prometheus::MetricFamily> HeartbeatCollector::Collect() const {
   MonitorReport report = check();
   record(report);
   auto families = report_to_metric_families(report);
-  auto own = registry_->Collect();
+  auto own = self_families(report);
   families.insert(families.end(), std::make_move_iterator(own.begin()),
                   std::make_move_iterator(own.end()));
+  return families;
+}
+
+std::shared_ptr<const Exposition> HeartbeatCollector::expose() const {
+  std::unique_lock lock(expose_mutex_);
+  if (in_flight_) {
+    auto shared = *in_flight_;
+    ++shared_collections_;
+    lock.unlock();
+    return shared.get();
+  }
+  std::promise<std::shared_ptr<const Exposition>> promise;
+  in_flight_ = promise.get_future().share();
+  lock.unlock();
+
+  std::shared_ptr<const Exposition> exposition;
+  try {
+    exposition = collect_exposition();
+    promise.set_value(exposition);
+  } catch (...) {
+    promise.set_exception(std::current_exception());
+  }
+  lock.lock();
+  auto finished = std::move(*in_flight_);
+  in_flight_.reset();
+  lock.unlock();
+  // Rethrows what collect_exposition threw, as for the callers that waited.
+  return finished.get();
+}
+
+std::uint64_t HeartbeatCollector::shared_collections() const {
+  std::lock_guard lock(expose_mutex_);
+  return shared_collections_;
+}
+
+std::shared_ptr<const Exposition> HeartbeatCollector::collect_exposition() const {
+  ExpositionText text;
+  std::string self_text;
+  {
+    MonitorReport report = check();
+    record(report);
+    text = render_process_families(report, threads_, kProcessesPerPiece);
+    // The exporter's own metrics stay with prometheus-cpp: few series, its serializer is fine.
+    self_text = prometheus::TextSerializer().Serialize(self_families(report));
+    // The report goes here, before anything is compressed: at 100,000 processes it is as
+    // large as the text.
+  }
+  text.pieces.push_back(std::move(self_text));
+  return std::make_shared<const Exposition>(std::move(text), compressor_, threads_);
+}
+
+std::vector<prometheus::MetricFamily> HeartbeatCollector::self_families(
+    const MonitorReport& report) const {
+  auto families = registry_->Collect();
   // Built per scrape rather than kept in the registry, so that two scrapes running at once
   // each report their own figures.
   families.push_back(
@@ -165,11 +240,12 @@ void HeartbeatCollector::record(const MonitorReport& report) const {
   // log lines, or a state would seem to flap.
   if (report.checked_at < last_recorded_at_) return;
   last_recorded_at_ = report.checked_at;
-  std::map<std::string, HealthState> current;
+  // Both lists are sorted by key, so one walk over them pairs each process with its last state.
+  auto by_key = [](const auto& entry, const std::string& key) { return entry.first < key; };
   for (const auto& result : report.results) {
-    current.emplace(result.process.key, result.state);
-    auto previous = last_states_.find(result.process.key);
-    bool first_sight = previous == last_states_.end();
+    auto previous = std::lower_bound(last_states_.begin(), last_states_.end(),
+                                     result.process.key, by_key);
+    bool first_sight = previous == last_states_.end() || previous->first != result.process.key;
     // A healthy process seen for the first time is the normal case and not worth a line.
     if (first_sight && result.state == HealthState::kHealthy) continue;
     if (!first_sight && previous->second == result.state) continue;
@@ -186,12 +262,33 @@ void HeartbeatCollector::record(const MonitorReport& report) const {
       log::warn("process state changed", fields);
     }
   }
-  for (const auto& [key, state] : last_states_) {
-    if (!current.contains(key)) {
-      log::info("process no longer monitored", {{"process", key}});
+  const bool same_processes =
+      last_states_.size() == report.results.size() &&
+      std::equal(last_states_.begin(), last_states_.end(), report.results.begin(),
+                 [](const auto& entry, const CheckResult& result) {
+                   return entry.first == result.process.key;
+                 });
+  if (same_processes) {
+    // The common case: only states change, no key is copied.
+    for (std::size_t i = 0; i < report.results.size(); ++i) {
+      last_states_[i].second = report.results[i].state;
+    }
+  } else {
+    auto is_monitored = [&](const std::string& key) {
+      auto found = std::lower_bound(
+          report.results.begin(), report.results.end(), key,
+          [](const CheckResult& result, const std::string& k) { return result.process.key < k; });
+      return found != report.results.end() && found->process.key == key;
+    };
+    for (const auto& [key, state] : last_states_) {
+      if (!is_monitored(key)) log::info("process no longer monitored", {{"process", key}});
+    }
+    last_states_.clear();
+    last_states_.reserve(report.results.size());
+    for (const auto& result : report.results) {
+      last_states_.emplace_back(result.process.key, result.state);
     }
   }
-  last_states_ = std::move(current);
 
   for (const auto& error : report.discovery_errors) {
     if (!last_discovery_errors_.contains(error)) log::warn("discovery failed", {{"err", error}});

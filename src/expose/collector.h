@@ -7,13 +7,20 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
+#include "expose/exposition.h"
+#include "expose/piece_compressor.h"
+#include "heartbeat_exporter/checker.h"
 #include "heartbeat_exporter/config.h"
 #include "heartbeat_exporter/models.h"
 #include "heartbeat_exporter/process_table.h"
@@ -24,17 +31,43 @@ namespace heartbeat_exporter {
 // function, so that the exposition format is pinned by tests without a server.
 std::vector<prometheus::MetricFamily> report_to_metric_families(const MonitorReport& report);
 
+// One collection's exposition: what a scrape answers, shared by the scrapes that arrived while it
+// was being made.
+class Exposition {
+ public:
+  Exposition(ExpositionText text, std::shared_ptr<PieceCompressor> compressor, unsigned threads);
+
+  const ExpositionText& text() const { return text_; }
+  // The text gzipped, made once by the first request that asks; nullopt if zlib failed.
+  const std::optional<std::string>& gzipped() const;
+
+ private:
+  ExpositionText text_;
+  std::shared_ptr<PieceCompressor> compressor_;
+  unsigned threads_;
+  mutable std::once_flag gzip_once_;
+  mutable std::optional<std::string> gzipped_;
+};
+
 // Runs the whole check on every scrape: no background polling, no verdict reused from an earlier
 // scrape. Between scrapes it keeps only what Prometheus needs to be cumulative (the read error
 // counters) and the last state per process, so that a state change is logged once.
 class HeartbeatCollector final : public prometheus::Collectable {
  public:
   HeartbeatCollector(std::shared_ptr<const Config> config, const Clock& clock,
-                     const ProcessTable& processes);
+                     const ProcessTable& processes, CheckerOptions options = {});
 
   // One scrape: checks every process, counts and logs what changed, returns all families
   // including the exporter's own.
   std::vector<prometheus::MetricFamily> Collect() const override;
+
+  // One scrape as the web server serves it: the same families as Collect(), written by the
+  // fast renderer. A call that arrives while another one is collecting waits for it and gets
+  // the same exposition, so that scrapes arriving together (an HA pair of Prometheus servers)
+  // share one collection instead of doing the work twice.
+  std::shared_ptr<const Exposition> expose() const;
+  // How many expose() calls were answered by a collection another call had started.
+  std::uint64_t shared_collections() const;
 
   // A fresh check that records nothing, for the landing page.
   MonitorReport check() const;
@@ -47,9 +80,13 @@ class HeartbeatCollector final : public prometheus::Collectable {
 
  private:
   void record(const MonitorReport& report) const;
+  // The exporter's own families, built for one collection.
+  std::vector<prometheus::MetricFamily> self_families(const MonitorReport& report) const;
+  std::shared_ptr<const Exposition> collect_exposition() const;
 
-  const Clock& clock_;
-  const ProcessTable& processes_;
+  Checker checker_;
+  unsigned threads_;
+  std::shared_ptr<PieceCompressor> compressor_;
 
   mutable std::mutex config_mutex_;
   std::shared_ptr<const Config> config_;
@@ -58,8 +95,13 @@ class HeartbeatCollector final : public prometheus::Collectable {
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& read_errors_;
 
+  mutable std::mutex expose_mutex_;
+  mutable std::optional<std::shared_future<std::shared_ptr<const Exposition>>> in_flight_;
+  mutable std::uint64_t shared_collections_ = 0;
+
   mutable std::mutex states_mutex_;
-  mutable std::map<std::string, HealthState> last_states_;
+  // The state of each process at the last recorded scrape, sorted by key.
+  mutable std::vector<std::pair<std::string, HealthState>> last_states_;
   mutable std::set<std::string> last_discovery_errors_;
   mutable Timestamp last_recorded_at_{};
 };

@@ -3,11 +3,10 @@
 #include <CivetServer.h>
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <malloc.h>
 #include <netinet/in.h>
-#include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
@@ -25,6 +24,9 @@ namespace heartbeat_exporter {
 namespace {
 
 constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// Expositions larger than this (about 30,000 processes) give their memory back after the scrape.
+constexpr std::size_t kTrimAfterBytes = 16 << 20;
 
 std::optional<int> parse_port(std::string_view text) {
   // Unsigned, so that from_chars refuses a sign ("-0").
@@ -54,25 +56,6 @@ bool is_ipv4_literal(std::string_view host) {
     if (host.empty()) return false;
   }
   return parts == 4;
-}
-
-// Prometheus compresses at the default level; the exposition is highly repetitive text.
-std::optional<std::string> gzip(std::string_view input) {
-  z_stream stream{};
-  if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
-    return std::nullopt;
-  }
-  std::string output(deflateBound(&stream, static_cast<uLong>(input.size())), '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-  stream.avail_in = static_cast<uInt>(input.size());
-  stream.next_out = reinterpret_cast<Bytef*>(output.data());
-  stream.avail_out = static_cast<uInt>(output.size());
-  int result = deflate(&stream, Z_FINISH);
-  output.resize(stream.total_out);
-  deflateEnd(&stream);
-  if (result != Z_STREAM_END) return std::nullopt;
-  return output;
 }
 
 int send(mg_connection* conn, int status, std::string_view reason, std::string_view content_type,
@@ -279,16 +262,36 @@ int WebServer::handle(mg_connection* conn) const {
 }
 
 int WebServer::serve_metrics(mg_connection* conn, bool head) const {
-  auto families = collector_->Collect();
-  std::string body = prometheus::TextSerializer().Serialize(families);
+  auto exposition = collector_->expose();
+  // A scrape of a very large fleet allocates and frees hundreds of MiB in small blocks, and
+  // glibc keeps freed memory in its arenas, so resident memory would stay at the peak of the
+  // largest scrape. Giving it back costs page faults on the next scrape, which is only worth it
+  // for large ones: at 100,000 heartbeats it keeps about 170 MiB off the resident set.
+  struct TrimIfLarge {
+    std::shared_ptr<const Exposition>& exposition;
+    ~TrimIfLarge() {
+      const bool large = exposition->text().size() > kTrimAfterBytes;
+      exposition.reset();
+      if (large) ::malloc_trim(0);
+    }
+  } trim{exposition};
   const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
   if (accept_encoding != nullptr && accepts_gzip(accept_encoding)) {
-    if (auto compressed = gzip(body)) {
+    if (const auto& compressed = exposition->gzipped()) {
       return send(conn, 200, "OK", kMetricsContentType, *compressed, head,
                   "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
     }
   }
-  return send(conn, 200, "OK", kMetricsContentType, body, head, "Vary: Accept-Encoding\r\n");
+  // Piece by piece: the text is never joined into one more copy.
+  const ExpositionText& text = exposition->text();
+  std::string headers = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(kMetricsContentType) +
+                        "\r\nContent-Length: " + std::to_string(text.size()) +
+                        "\r\nVary: Accept-Encoding\r\n\r\n";
+  mg_write(conn, headers.data(), headers.size());
+  if (!head) {
+    for (const auto& piece : text.pieces) mg_write(conn, piece.data(), piece.size());
+  }
+  return 200;
 }
 
 int WebServer::serve_reload(mg_connection* conn, std::string_view method) const {

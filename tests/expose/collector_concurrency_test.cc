@@ -3,6 +3,9 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <span>
 #include <memory>
 #include <set>
 #include <string>
@@ -10,7 +13,10 @@
 #include <vector>
 
 #include "expose/collector.h"
+
+#include <prometheus/text_serializer.h>
 #include "heartbeat_exporter/writer.h"
+#include "support/http_client.h"
 #include "support/temp_dir.h"
 
 namespace heartbeat_exporter {
@@ -109,6 +115,172 @@ TEST_CASE("concurrent scrapes, checks and config swaps each see one whole config
     CHECK(family.metric.size() == std::size(kAllReadErrors));
     for (const auto& metric : family.metric) CHECK(metric.counter.value == 0);
   }
+}
+
+// The lines of an exposition without the scrape duration, which differs between two scrapes.
+std::string without_duration(const std::string& text) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size() - 1;
+    std::string_view line(text.data() + start, end + 1 - start);
+    if (!line.starts_with("heartbeat_exporter_scrape_duration_seconds ")) out += line;
+    start = end + 1;
+  }
+  return out;
+}
+
+TEST_CASE("expose serves exactly the text of serializing Collect, gzipped or not") {
+  testing::TempDir dir;
+  auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  write_heartbeat_file(
+      dir.path(), "a1",
+      HeartbeatData{
+          .process_key = "a1", .pid = 1, .timestamp = now, .status = "running", .iteration = 1});
+  write_heartbeat_file(
+      dir.path(), "a2",
+      HeartbeatData{
+          .process_key = "a2", .pid = 1, .timestamp = now, .status = "failed", .iteration = 9});
+  dir.write("broken.json", "{\"pid\": ");
+  auto config = config_of(dir, {"a1", "a2", "broken", "missing"});
+  FixedClock clock(now + 1500ms);
+  EverythingAlive processes;
+  HeartbeatCollector collector(config, clock, processes);
+  // Collect() first: both have then counted one scrape's read errors when they are compared.
+  const std::string collected = prometheus::TextSerializer().Serialize(collector.Collect());
+  auto exposition = collector.expose();
+  const std::string exposed = exposition->text().joined();
+  CHECK(exposed.find("heartbeat_exporter_read_errors_total{reason=\"missing\"} 2") !=
+        std::string::npos);
+  CHECK(collected.find("heartbeat_exporter_read_errors_total{reason=\"missing\"} 1") !=
+        std::string::npos);
+  // The counters moved on by one scrape; everything else is the same text.
+  auto counters_at = [](std::string text, int missing, int invalid_json) {
+    for (auto [from, to] : {std::pair{"reason=\"missing\"} " + std::to_string(missing),
+                                      std::string("reason=\"missing\"} N")},
+                            std::pair{"reason=\"invalid_json\"} " + std::to_string(invalid_json),
+                                      std::string("reason=\"invalid_json\"} N")}}) {
+      auto at = text.find(from);
+      REQUIRE(at != std::string::npos);
+      text.replace(at, from.size(), to);
+    }
+    return text;
+  };
+  CHECK(counters_at(without_duration(exposed), 2, 2) ==
+        counters_at(without_duration(collected), 1, 1));
+  REQUIRE(exposition->gzipped());
+  CHECK(testing::gunzip(*exposition->gzipped()) == exposed);
+}
+
+// Holds every lookup_all until released, so that a test can have a collection in flight.
+class GatedProcessTable final : public ProcessTable {
+ public:
+  ProcessInfo lookup(std::int64_t) const override { return {Liveness::kAlive, std::nullopt}; }
+  std::vector<ProcessInfo> lookup_all(std::span<const std::int64_t> pids) const override {
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return released_; });
+    return std::vector<ProcessInfo>(pids.size(), ProcessInfo{Liveness::kAlive, std::nullopt});
+  }
+  void wait_until_entered(int times) const {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return entered_ >= times; });
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+  int entered() const {
+    std::lock_guard lock(mutex_);
+    return entered_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  mutable int entered_ = 0;
+  bool released_ = false;
+};
+
+TEST_CASE("concurrent expose calls while a collection is in flight share that one collection") {
+  testing::TempDir dir;
+  auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  write_heartbeat_file(
+      dir.path(), "a1",
+      HeartbeatData{
+          .process_key = "a1", .pid = 1, .timestamp = now, .status = "running", .iteration = 1});
+  FixedClock clock(now);
+  GatedProcessTable processes;
+  HeartbeatCollector collector(config_of(dir, {"a1"}), clock, processes);
+
+  std::shared_ptr<const Exposition> first, second, third;
+  std::thread starter([&] { first = collector.expose(); });
+  processes.wait_until_entered(1);
+  std::thread joiner([&] { second = collector.expose(); });
+  std::thread another([&] { third = collector.expose(); });
+  // The two late callers are counted as sharing before they wait; only then is the gate opened.
+  while (collector.shared_collections() < 2) std::this_thread::yield();
+  processes.release();
+  starter.join();
+  joiner.join();
+  another.join();
+
+  CHECK(processes.entered() == 1);
+  REQUIRE(first != nullptr);
+  CHECK(second == first);
+  CHECK(third == first);
+  // A call after the shared collection finished makes a new one.
+  auto later = collector.expose();
+  CHECK(later != first);
+  CHECK(processes.entered() == 2);
+  CHECK(collector.shared_collections() == 2);
+}
+
+TEST_CASE("concurrent expose calls and config swaps: every exposition is whole and gzips exactly") {
+  testing::TempDir dir;
+  auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+  for (const char* key : {"a1", "a2", "b1", "b2", "b3"}) {
+    write_heartbeat_file(
+        dir.path(), key,
+        HeartbeatData{
+            .process_key = key, .pid = 1, .timestamp = now, .status = "running", .iteration = 1});
+  }
+  auto config_a = config_of(dir, {"a1", "a2"});
+  auto config_b = config_of(dir, {"b1", "b2", "b3"});
+  FixedClock clock(now);
+  EverythingAlive processes;
+  HeartbeatCollector collector(config_a, clock, processes,
+                               CheckerOptions{.threads = 2, .reuse_unchanged_files = true});
+  std::atomic<bool> stop{false};
+  std::atomic<int> scrapes{0}, broken{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      while (!stop) {
+        auto exposition = collector.expose();
+        const std::string text = exposition->text().joined();
+        const auto& gzipped = exposition->gzipped();
+        const bool a = text.find("process=\"a1\"") != std::string::npos;
+        const bool b = text.find("process=\"b1\"") != std::string::npos;
+        if (a == b || !gzipped || testing::gunzip(*gzipped) != text) ++broken;
+        ++scrapes;
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int swap = 0; !stop; ++swap) collector.set_config(swap % 2 == 0 ? config_b : config_a);
+  });
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (scrapes < 200 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  stop = true;
+  for (auto& thread : threads) thread.join();
+  CHECK(scrapes > 0);
+  CHECK(broken == 0);
 }
 
 }  // namespace
