@@ -1,7 +1,7 @@
 // heartbeat_exporter: serves the health of every configured process to Prometheus.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
-#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -144,8 +144,7 @@ int run(int argc, char** argv) {
   SystemClock clock;
   SystemProcessTable process_table;
   auto collector = std::make_shared<HeartbeatCollector>(
-      config, clock, process_table,
-      CheckerOptions{.threads = 0, .reuse_unchanged_files = true});
+      config, clock, process_table, CheckerOptions{.threads = 0, .reuse_unchanged_files = true});
   ConfigReloader reloader(config_file, *collector, collector->self_metrics());
   const std::string& listen_address = flags.get("web.listen-address");
   // With TLS, civetweb serves plain HTTP on loopback and stunnel terminates TLS in front of it.

@@ -15,7 +15,6 @@
 namespace heartbeat_exporter {
 namespace {
 
-
 constexpr std::string_view kHeartbeatSuffix = ".json";
 
 // The key a file name stands for, or nullopt when the file is not a heartbeat. Names starting

@@ -243,8 +243,8 @@ void HeartbeatCollector::record(const MonitorReport& report) const {
   // Both lists are sorted by key, so one walk over them pairs each process with its last state.
   auto by_key = [](const auto& entry, const std::string& key) { return entry.first < key; };
   for (const auto& result : report.results) {
-    auto previous = std::lower_bound(last_states_.begin(), last_states_.end(),
-                                     result.process.key, by_key);
+    auto previous =
+        std::lower_bound(last_states_.begin(), last_states_.end(), result.process.key, by_key);
     bool first_sight = previous == last_states_.end() || previous->first != result.process.key;
     // A healthy process seen for the first time is the normal case and not worth a line.
     if (first_sight && result.state == HealthState::kHealthy) continue;

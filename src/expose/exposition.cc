@@ -1,6 +1,5 @@
 #include "expose/exposition.h"
 
-
 #include <algorithm>
 #include <array>
 #include <charconv>

@@ -106,8 +106,8 @@ std::optional<std::string> PieceCompressor::gzip(const ExpositionText& text, uns
   };
   {
     std::vector<std::jthread> helpers;
-    const std::size_t extra = std::min<std::size_t>(threads > 1 ? threads - 1 : 0,
-                                                    to_compress.size() > 1 ? to_compress.size() - 1 : 0);
+    const std::size_t extra = std::min<std::size_t>(
+        threads > 1 ? threads - 1 : 0, to_compress.size() > 1 ? to_compress.size() - 1 : 0);
     for (std::size_t t = 0; t < extra; ++t) helpers.emplace_back(work);
     work();
   }
@@ -123,8 +123,8 @@ std::optional<std::string> PieceCompressor::gzip(const ExpositionText& text, uns
   std::uint64_t total = 0;
   for (const Piece& piece : *pieces) {
     out += *piece.deflated;
-    crc = static_cast<std::uint32_t>(
-        crc32_combine(crc, piece.crc, static_cast<z_off_t>(piece.size)));
+    crc =
+        static_cast<std::uint32_t>(crc32_combine(crc, piece.crc, static_cast<z_off_t>(piece.size)));
     total += piece.size;
   }
   out += kFinalEmptyBlock;

@@ -39,9 +39,8 @@ bool is_remote_magic(long magic) {
 
 }  // namespace
 
-HeartbeatCache::Scrape::Scrape(const HeartbeatCache& cache,
-                               std::shared_ptr<const Entries> previous, std::size_t slots,
-                               std::int64_t trusted_before_ns)
+HeartbeatCache::Scrape::Scrape(const HeartbeatCache& cache, std::shared_ptr<const Entries> previous,
+                               std::size_t slots, std::int64_t trusted_before_ns)
     : cache_(&cache),
       previous_(std::move(previous)),
       paths_(slots),

@@ -6,8 +6,8 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "heartbeat/heartbeat_cache.h"
 #include "heartbeat_exporter/timestamp.h"

@@ -182,8 +182,7 @@ ProcessInfo SystemProcessTable::lookup(std::int64_t pid) const {
   return {stat.liveness, start_time(stat.start_ticks)};
 }
 
-std::vector<ProcessInfo> SystemProcessTable::lookup_all(
-    std::span<const std::int64_t> pids) const {
+std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int64_t> pids) const {
   const std::unordered_set<std::int64_t> wanted(pids.begin(), pids.end());
   std::unordered_map<std::int64_t, ProcessInfo> answers;
   answers.reserve(wanted.size());
@@ -208,7 +207,8 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(
   for (std::size_t i = 0; i < polls.size(); ++i) {
     auto tracked = tracked_.find(polled[i]);
     if (ready >= 0 && polls[i].revents == 0) {
-      answers.emplace(polled[i], ProcessInfo{Liveness::kAlive, start_time(tracked->second.start_ticks)});
+      answers.emplace(polled[i],
+                      ProcessInfo{Liveness::kAlive, start_time(tracked->second.start_ticks)});
       continue;
     }
     ::close(tracked->second.pidfd);

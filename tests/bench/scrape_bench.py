@@ -52,7 +52,6 @@ is printed next to every figure.
 """
 
 import argparse
-import ctypes
 import datetime
 import gzip
 import http.client
@@ -68,6 +67,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from processes import die_with_parent, free_port  # noqa: E402
 
 STATES = ["healthy", "timed_out", "no_heartbeat", "stale_pid", "error_status"]
 # Far longer than any run, so that every process stays healthy from start to end.
@@ -106,21 +108,6 @@ def log(message):
 
 def load_text():
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    # Runs in the child before exec: a SIGKILLed benchmark (ctest timeout) leaves no server behind.
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def median(samples):
@@ -281,7 +268,7 @@ class Server:
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         log(f"started {name} (pid {self.proc.pid}): {' '.join(argv)}")
 
     @property

@@ -11,7 +11,6 @@ Python standard library only. Exit status 0 on success, 1 on failure.
 """
 
 import argparse
-import ctypes
 import json
 import os
 import re
@@ -25,6 +24,9 @@ import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from processes import die_with_parent, free_port  # noqa: E402
 
 STATES = ["healthy", "timed_out", "no_heartbeat", "stale_pid", "error_status"]
 PROCESS = "worker"
@@ -51,21 +53,6 @@ def log(message):
           flush=True)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    # Runs in the child before exec: even a SIGKILLed test (ctest timeout) leaves no servers behind.
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 class Child:
     """A child process in its own process group, with stdout and stderr in a log file."""
 
@@ -75,7 +62,7 @@ class Child:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, cwd=workdir,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+                                     start_new_session=True, preexec_fn=die_with_parent)
         log(f"started {name} (pid {self.proc.pid}): {' '.join(argv)}")
 
     @property

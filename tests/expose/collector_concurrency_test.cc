@@ -1,20 +1,20 @@
 // Scrapes, landing-page checks and config swaps at the same time, as civetweb's worker threads
 // and a reload do. Run under ThreadSanitizer by tests/run.sh (tests named "concurrent").
+#include <prometheus/text_serializer.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
-#include <span>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "expose/collector.h"
-
-#include <prometheus/text_serializer.h>
 #include "heartbeat_exporter/writer.h"
 #include "support/http_client.h"
 #include "support/temp_dir.h"
@@ -50,6 +50,34 @@ std::shared_ptr<const Config> config_of(const testing::TempDir& dir,
   return config;
 }
 
+void write_healthy_heartbeats(const testing::TempDir& dir, Timestamp now,
+                              const std::vector<std::string>& keys) {
+  for (const auto& key : keys) {
+    write_heartbeat_file(
+        dir.path(), key,
+        HeartbeatData{
+            .process_key = key, .pid = 1, .timestamp = now, .status = "running", .iteration = 1});
+  }
+}
+
+// Adds a thread that swaps the two configs back and forth, lets every thread run until `wanted`
+// scrapes were counted (or 2 s passed), then stops and joins them all.
+void swap_configs_until_done(HeartbeatCollector& collector,
+                             const std::shared_ptr<const Config>& config_a,
+                             const std::shared_ptr<const Config>& config_b,
+                             std::vector<std::thread>& threads, const std::atomic<int>& scrapes,
+                             int wanted, std::atomic<bool>& stop) {
+  threads.emplace_back([&] {
+    for (int swap = 0; !stop; ++swap) collector.set_config(swap % 2 == 0 ? config_b : config_a);
+  });
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (scrapes < wanted && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  stop = true;
+  for (auto& thread : threads) thread.join();
+}
+
 // The set of processes one scrape reported, from its heartbeat_state family.
 std::set<std::string> processes_in(const std::vector<prometheus::MetricFamily>& families) {
   std::set<std::string> keys;
@@ -63,12 +91,7 @@ std::set<std::string> processes_in(const std::vector<prometheus::MetricFamily>& 
 TEST_CASE("concurrent scrapes, checks and config swaps each see one whole config") {
   testing::TempDir dir;
   auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
-  for (const char* key : {"a1", "a2", "b1", "b2", "b3"}) {
-    write_heartbeat_file(
-        dir.path(), key,
-        HeartbeatData{
-            .process_key = key, .pid = 1, .timestamp = now, .status = "running", .iteration = 1});
-  }
+  write_healthy_heartbeats(dir, now, {"a1", "a2", "b1", "b2", "b3"});
   auto config_a = config_of(dir, {"a1", "a2"});
   auto config_b = config_of(dir, {"b1", "b2", "b3"});
   const std::set<std::string> set_a = {"a1", "a2"};
@@ -96,15 +119,7 @@ TEST_CASE("concurrent scrapes, checks and config swaps each see one whole config
       }
     }
   });
-  threads.emplace_back([&] {
-    for (int swap = 0; !stop; ++swap) collector.set_config(swap % 2 == 0 ? config_b : config_a);
-  });
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (scrapes < 400 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  stop = true;
-  for (auto& thread : threads) thread.join();
+  swap_configs_until_done(collector, config_a, config_b, threads, scrapes, 400, stop);
 
   CHECK(scrapes > 0);
   CHECK(mixed == 0);
@@ -242,12 +257,7 @@ TEST_CASE("concurrent expose calls while a collection is in flight share that on
 TEST_CASE("concurrent expose calls and config swaps: every exposition is whole and gzips exactly") {
   testing::TempDir dir;
   auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
-  for (const char* key : {"a1", "a2", "b1", "b2", "b3"}) {
-    write_heartbeat_file(
-        dir.path(), key,
-        HeartbeatData{
-            .process_key = key, .pid = 1, .timestamp = now, .status = "running", .iteration = 1});
-  }
+  write_healthy_heartbeats(dir, now, {"a1", "a2", "b1", "b2", "b3"});
   auto config_a = config_of(dir, {"a1", "a2"});
   auto config_b = config_of(dir, {"b1", "b2", "b3"});
   FixedClock clock(now);
@@ -270,15 +280,7 @@ TEST_CASE("concurrent expose calls and config swaps: every exposition is whole a
       }
     });
   }
-  threads.emplace_back([&] {
-    for (int swap = 0; !stop; ++swap) collector.set_config(swap % 2 == 0 ? config_b : config_a);
-  });
-  auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (scrapes < 200 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
-  stop = true;
-  for (auto& thread : threads) thread.join();
+  swap_configs_until_done(collector, config_a, config_b, threads, scrapes, 200, stop);
   CHECK(scrapes > 0);
   CHECK(broken == 0);
 }

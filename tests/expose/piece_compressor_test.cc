@@ -20,7 +20,9 @@ namespace {
 
 using testing::gunzip;
 
-ExpositionText text_of(std::vector<std::string> pieces) { return ExpositionText{std::move(pieces)}; }
+ExpositionText text_of(std::vector<std::string> pieces) {
+  return ExpositionText{std::move(pieces)};
+}
 
 // Exposition-like text: repetitive lines with some digits that vary with the seed.
 std::string lines(std::size_t count, unsigned seed) {
@@ -96,7 +98,8 @@ TEST_CASE("the gzip trailer holds the CRC-32 and size of the whole text") {
   REQUIRE(gzipped);
   auto le32 = [&](std::size_t at) {
     std::uint32_t value = 0;
-    for (int i = 3; i >= 0; --i) value = value << 8 | static_cast<unsigned char>((*gzipped)[at + i]);
+    for (int i = 3; i >= 0; --i)
+      value = value << 8 | static_cast<unsigned char>((*gzipped)[at + i]);
     return value;
   };
   const std::string joined = text.joined();
