@@ -57,22 +57,17 @@ prometheus::MetricFamily single_gauge(std::string name, std::string help, double
 
 std::vector<prometheus::MetricFamily> report_to_metric_families(const MonitorReport& report) {
   using prometheus::MetricType;
-  auto state =
-      make_family("heartbeat_state",
-                  "Health state of a monitored process: 1 for its current state, 0 for the others.",
-                  MetricType::Gauge);
-  auto age = make_family("heartbeat_age_seconds",
-                         "Seconds since the process's last heartbeat (now minus its timestamp).",
-                         MetricType::Gauge);
-  auto last = make_family("heartbeat_last_timestamp_seconds",
-                          "Unix time of the process's last heartbeat.", MetricType::Gauge);
-  auto iteration = make_family("heartbeat_iteration_total",
-                               "Iteration counter reported in the process's last heartbeat.",
-                               MetricType::Counter);
-  auto timeout = make_family("heartbeat_timeout_seconds",
-                             "Configured heartbeat timeout of the process.", MetricType::Gauge);
-  auto pid = make_family("heartbeat_pid", "Process ID reported in the process's last heartbeat.",
-                         MetricType::Gauge);
+  auto empty_family = [](std::size_t index) {
+    const ProcessFamily& spec = kProcessFamilies[index];
+    return make_family(std::string(spec.name), std::string(spec.help),
+                       spec.counter ? MetricType::Counter : MetricType::Gauge);
+  };
+  auto state = empty_family(0);
+  auto age = empty_family(1);
+  auto last = empty_family(2);
+  auto iteration = empty_family(3);
+  auto timeout = empty_family(4);
+  auto pid = empty_family(5);
 
   state.metric.reserve(report.results.size() * kAllHealthStates.size());
   for (const auto& result : report.results) {

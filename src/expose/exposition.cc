@@ -8,9 +8,10 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
-#include <system_error>
-#include <thread>
 #include <utility>
+#include <vector>
+
+#include "util/parallel.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -18,32 +19,21 @@ namespace {
 // The families in the order report_to_metric_families returns them.
 enum Family : std::size_t { kState, kAge, kLast, kIteration, kTimeout, kPid, kFamilyCount };
 
-struct FamilyText {
-  std::string_view name;
-  std::string_view header;  // the HELP and TYPE lines, as TextSerializer writes them
-};
+static_assert(kProcessFamilies.size() == kFamilyCount);
 
-// The help texts are those of report_to_metric_families; the tests compare the two outputs.
-constexpr std::array<FamilyText, kFamilyCount> kFamilies = {{
-    {"heartbeat_state",
-     "# HELP heartbeat_state Health state of a monitored process: 1 for its current state, 0 for "
-     "the others.\n# TYPE heartbeat_state gauge\n"},
-    {"heartbeat_age_seconds",
-     "# HELP heartbeat_age_seconds Seconds since the process's last heartbeat (now minus its "
-     "timestamp).\n# TYPE heartbeat_age_seconds gauge\n"},
-    {"heartbeat_last_timestamp_seconds",
-     "# HELP heartbeat_last_timestamp_seconds Unix time of the process's last heartbeat.\n"
-     "# TYPE heartbeat_last_timestamp_seconds gauge\n"},
-    {"heartbeat_iteration_total",
-     "# HELP heartbeat_iteration_total Iteration counter reported in the process's last "
-     "heartbeat.\n# TYPE heartbeat_iteration_total counter\n"},
-    {"heartbeat_timeout_seconds",
-     "# HELP heartbeat_timeout_seconds Configured heartbeat timeout of the process.\n"
-     "# TYPE heartbeat_timeout_seconds gauge\n"},
-    {"heartbeat_pid",
-     "# HELP heartbeat_pid Process ID reported in the process's last heartbeat.\n"
-     "# TYPE heartbeat_pid gauge\n"},
-}};
+// The HELP and TYPE lines of each family, as TextSerializer writes them.
+const std::array<std::string, kFamilyCount>& family_headers() {
+  static const auto headers = [] {
+    std::array<std::string, kFamilyCount> out;
+    for (std::size_t f = 0; f < kFamilyCount; ++f) {
+      const ProcessFamily& family = kProcessFamilies[f];
+      out[f] = "# HELP " + std::string(family.name) + " " + std::string(family.help) + "\n# TYPE " +
+               std::string(family.name) + (family.counter ? " counter\n" : " gauge\n");
+    }
+    return out;
+  }();
+  return headers;
+}
 
 // The longest value "%.16g" writes, "-1.234567890123457e-308", plus the newline.
 constexpr std::size_t kMaxValueLine = 24;
@@ -154,10 +144,10 @@ FamilyBuffers render_range(std::span<const CheckResult> results) {
   for (const auto& suffix : suffixes) suffix_bound = std::max(suffix_bound, suffix.size() + 2);
   state.reserve(
       kAllHealthStates.size() *
-      (results.size() * (kFamilies[kState].name.size() + suffix_bound) + prefixes.size()));
+      (results.size() * (kProcessFamilies[kState].name.size() + suffix_bound) + prefixes.size()));
   for (std::size_t i = 0; i < results.size(); ++i) {
     for (std::size_t s = 0; s < kAllHealthStates.size(); ++s) {
-      state += kFamilies[kState].name;
+      state += kProcessFamilies[kState].name;
       state += prefix(i);
       state += suffixes[s];
       state += kAllHealthStates[s] == results[i].state ? "1\n" : "0\n";
@@ -167,11 +157,12 @@ FamilyBuffers render_range(std::span<const CheckResult> results) {
   for (std::size_t f = kAge; f < kFamilyCount; ++f) {
     const auto family = static_cast<Family>(f);
     std::string& text = out[f];
-    text.reserve(results.size() * (kFamilies[f].name.size() + 2 + kMaxValueLine) + prefixes.size());
+    text.reserve(results.size() * (kProcessFamilies[f].name.size() + 2 + kMaxValueLine) +
+                 prefixes.size());
     for (std::size_t i = 0; i < results.size(); ++i) {
       auto value = family_value(family, results[i]);
       if (!value) continue;
-      text += kFamilies[f].name;
+      text += kProcessFamilies[f].name;
       text += prefix(i);
       text += "} ";
       append_sample_value(text, *value);
@@ -179,25 +170,6 @@ FamilyBuffers render_range(std::span<const CheckResult> results) {
     }
   }
   return out;
-}
-
-// Runs job(i) for i in [0, count), job(0) on the calling thread. A thread that cannot be
-// started runs its job here instead, so the result never depends on the system's thread limit.
-template <typename Job>
-void run_parallel(std::size_t count, const Job& job) {
-  std::vector<std::thread> workers;
-  workers.reserve(count > 0 ? count - 1 : 0);
-  std::vector<std::size_t> inline_jobs;
-  for (std::size_t i = 1; i < count; ++i) {
-    try {
-      workers.emplace_back([&job, i] { job(i); });
-    } catch (const std::system_error&) {
-      inline_jobs.push_back(i);
-    }
-  }
-  if (count > 0) job(0);
-  for (std::size_t i : inline_jobs) job(i);
-  for (auto& worker : workers) worker.join();
 }
 
 }  // namespace
@@ -258,7 +230,7 @@ ExpositionText render_process_families(const MonitorReport& report, unsigned thr
 
   std::vector<FamilyBuffers> rendered(chunks);
   const std::size_t jobs = std::min(workers, chunks);
-  run_parallel(jobs, [&](std::size_t job) {
+  detail::run_parallel(jobs, [&](std::size_t job) {
     for (std::size_t chunk = chunks * job / jobs; chunk < chunks * (job + 1) / jobs; ++chunk) {
       rendered[chunk] = render_range(chunk_results(chunk));
     }
@@ -272,7 +244,7 @@ ExpositionText render_process_families(const MonitorReport& report, unsigned thr
     // TextSerializer would write HELP and TYPE for an empty family; report_to_metric_families
     // drops such families, so they have no lines at all.
     if (empty) continue;
-    text.pieces.emplace_back(kFamilies[f].header);
+    text.pieces.emplace_back(family_headers()[f]);
     for (auto& buffers : rendered) {
       if (!buffers[f].empty()) text.pieces.push_back(std::move(buffers[f]));
     }

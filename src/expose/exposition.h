@@ -1,13 +1,34 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "heartbeat_exporter/models.h"
 
 namespace heartbeat_exporter {
+
+// The per-process families, in the order they are exposed. Both report_to_metric_families and
+// render_process_families take their names, help texts and types from here.
+struct ProcessFamily {
+  std::string_view name;
+  std::string_view help;
+  bool counter = false;  // a gauge otherwise
+};
+inline constexpr std::array<ProcessFamily, 6> kProcessFamilies = {{
+    {"heartbeat_state",
+     "Health state of a monitored process: 1 for its current state, 0 for the others."},
+    {"heartbeat_age_seconds",
+     "Seconds since the process's last heartbeat (now minus its timestamp)."},
+    {"heartbeat_last_timestamp_seconds", "Unix time of the process's last heartbeat."},
+    {"heartbeat_iteration_total", "Iteration counter reported in the process's last heartbeat.",
+     true},
+    {"heartbeat_timeout_seconds", "Configured heartbeat timeout of the process."},
+    {"heartbeat_pid", "Process ID reported in the process's last heartbeat."},
+}};
 
 // The text of one scrape, in pieces that concatenate to the exposition. Pieces let threads each
 // write their own part and let the server send or compress them without joining them first.

@@ -6,8 +6,9 @@
 #include <atomic>
 #include <functional>
 #include <string_view>
-#include <thread>
 #include <utility>
+
+#include "util/parallel.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -104,13 +105,8 @@ std::optional<std::string> PieceCompressor::gzip(const ExpositionText& text, uns
     }
     deflateEnd(&stream);
   };
-  {
-    std::vector<std::jthread> helpers;
-    const std::size_t extra = std::min<std::size_t>(
-        threads > 1 ? threads - 1 : 0, to_compress.size() > 1 ? to_compress.size() - 1 : 0);
-    for (std::size_t t = 0; t < extra; ++t) helpers.emplace_back(work);
-    work();
-  }
+  const std::size_t workers = std::min<std::size_t>(to_compress.size(), std::max(threads, 1U));
+  detail::run_parallel(workers, [&](std::size_t) { work(); });
   if (failed) return std::nullopt;
 
   std::size_t deflated_size = 0;

@@ -11,6 +11,7 @@
 
 #include "heartbeat/heartbeat_cache.h"
 #include "heartbeat_exporter/timestamp.h"
+#include "util/parallel.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -129,20 +130,12 @@ unsigned thread_count(unsigned asked) {
 
 // Calls work(begin, end) over [0, count) split into contiguous ranges, one per thread.
 template <typename Work>
-void parallel_for(std::size_t count, unsigned threads, Work&& work) {
+void parallel_for(std::size_t count, unsigned threads, const Work& work) {
   const std::size_t ranges =
       std::clamp<std::size_t>(count / kMinProcessesPerThread, 1, std::max(threads, 1U));
-  if (ranges == 1) {
-    work(std::size_t{0}, count);
-    return;
-  }
-  std::vector<std::jthread> helpers;
-  helpers.reserve(ranges - 1);
-  const std::size_t step = (count + ranges - 1) / ranges;
-  for (std::size_t begin = step; begin < count; begin += step) {
-    helpers.emplace_back([&work, begin, end = std::min(count, begin + step)] { work(begin, end); });
-  }
-  work(std::size_t{0}, std::min(count, step));
+  detail::run_parallel(ranges, [&](std::size_t range) {
+    work(count * range / ranges, count * (range + 1) / ranges);
+  });
 }
 
 // Answers decide_health's pid questions from one lookup_all over every pid of the check.
