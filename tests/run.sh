@@ -66,7 +66,7 @@ sanitize="-fno-omit-frame-pointer -fno-sanitize-recover=all"
 # Only what the unit, integration and fault tests run is built (not soak, memory or bench).
 configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DHEARTBEAT_BUILD_TESTS=ON -DHEARTBEAT_WERROR=OFF \
   "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined $sanitize" -- heartbeat_exporter heartbeatctl \
-  timestamp_test reader_test writer_test config_test discover_test checker_test expose_test \
+  timestamp_test reader_test writer_test config_test discover_test checker_test metrics_test web_test \
   util_test fuzz_replay_test integration_test fault_test
 # The one suppression is a bug in Debian's RapidJSON headers (see tests/fuzz/ubsan.supp).
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -80,7 +80,7 @@ count_tests build-asan -L "unit|integration|fault"
 stage "3/4 ThreadSanitizer"
 configure_and_build build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
   -DHEARTBEAT_BUILD_TESTS=ON -DHEARTBEAT_WERROR=OFF \
-  "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=thread $sanitize" -- checker_test expose_test
+  "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=thread $sanitize" -- checker_test metrics_test
 tsan_tests="concurrent|parallel"
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --output-on-failure -R "$tsan_tests")

@@ -11,16 +11,16 @@
 #include <string>
 #include <thread>
 
-#include "expose/collector.h"
-#include "expose/reloader.h"
-#include "expose/tls_front.h"
-#include "expose/web_config.h"
-#include "expose/web_server.h"
-#include "heartbeat_exporter/config.h"
-#include "heartbeat_exporter/process_table.h"
+#include "check/process_table.h"
+#include "config/config.h"
+#include "metrics/collector.h"
+#include "metrics/reloader.h"
 #include "util/flags.h"
 #include "util/log.h"
 #include "version.h"
+#include "web/tls_front.h"
+#include "web/web_config.h"
+#include "web/web_server.h"
 
 namespace heartbeat_exporter {
 namespace {

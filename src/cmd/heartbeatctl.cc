@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "heartbeat_exporter/checker.h"
-#include "heartbeat_exporter/config.h"
+#include "check/checker.h"
+#include "config/config.h"
 #include "heartbeat_exporter/reader.h"
 #include "heartbeat_exporter/timestamp.h"
 #include "heartbeat_exporter/writer.h"

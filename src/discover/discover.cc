@@ -1,4 +1,4 @@
-#include "heartbeat_exporter/discover.h"
+#include "discover/discover.h"
 
 #include <dirent.h>
 

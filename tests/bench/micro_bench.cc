@@ -17,9 +17,9 @@
 #include <cstdio>
 #include <string>
 
-#include "heartbeat_exporter/checker.h"
-#include "heartbeat_exporter/config.h"
-#include "heartbeat_exporter/process_table.h"
+#include "check/checker.h"
+#include "check/process_table.h"
+#include "config/config.h"
 #include "heartbeat_exporter/reader.h"
 #include "heartbeat_exporter/writer.h"
 #include "support/temp_dir.h"

@@ -16,10 +16,10 @@
 #include <string_view>
 #include <vector>
 
-#include "heartbeat_exporter/checker.h"
-#include "heartbeat_exporter/config.h"
-#include "heartbeat_exporter/models.h"
-#include "heartbeat_exporter/process_table.h"
+#include "check/checker.h"
+#include "check/models.h"
+#include "check/process_table.h"
+#include "config/config.h"
 #include "heartbeat_exporter/reader.h"
 #include "heartbeat_exporter/timestamp.h"
 #include "heartbeat_exporter/writer.h"

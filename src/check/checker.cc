@@ -1,0 +1,219 @@
+#include "check/checker.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "heartbeat/heartbeat_cache.h"
+#include "heartbeat_exporter/timestamp.h"
+#include "util/parallel.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+double seconds_between(Timestamp later, Timestamp earlier) {
+  return std::chrono::duration<double>(later - earlier).count();
+}
+
+// Ages to a tenth of a second, e.g. "95.3": enough for a person reading the detail.
+std::string format_age(double seconds) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.1f", seconds);
+  return buffer;
+}
+
+// Timeouts as configured, e.g. "60" or "2.5", not "60.000000".
+std::string format_timeout(double seconds) {
+  char buffer[64];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, seconds);
+  if (error != std::errc()) return format_age(seconds);
+  return std::string(buffer, end);
+}
+
+CheckResult verdict(CheckResult result, HealthState state, std::string reason, std::string detail) {
+  result.state = state;
+  result.reason = std::move(reason);
+  result.detail = std::move(detail);
+  return result;
+}
+
+}  // namespace
+
+CheckResult decide_health(const ProcessConfig& process, const ReadResult& read, Timestamp now,
+                          const ProcessTable& processes) {
+  return decide_health(ProcessConfig(process), read, now, processes);
+}
+
+// The process is taken by value so that the checker can move it in instead of copying it.
+CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read, Timestamp now,
+                          const ProcessTable& processes) {
+  CheckResult result;
+  result.process = std::move(owned_process);
+  const ProcessConfig& process = result.process;
+
+  if (!read.ok()) {
+    ReadFailure failure =
+        read.failure.value_or(ReadFailure{ReadError::kUnreadable, "no heartbeat was read"});
+    result.read_error = failure.reason;
+    return verdict(std::move(result), HealthState::kNoHeartbeat,
+                   std::string(to_string(failure.reason)), std::move(failure.message));
+  }
+
+  const HeartbeatData& heartbeat = *read.heartbeat;
+  result.heartbeat = heartbeat;
+  double age_seconds = seconds_between(now, heartbeat.timestamp);
+  // A clock that is far off on the writer's side must not make a heartbeat look fresh forever.
+  if (-age_seconds > process.timeout_seconds) {
+    return verdict(std::move(result), HealthState::kNoHeartbeat, "timestamp_in_future",
+                   "heartbeat timestamp is " + format_age(-age_seconds) +
+                       " s in the future (timeout " + format_timeout(process.timeout_seconds) +
+                       " s)");
+  }
+  result.age_seconds = age_seconds;
+
+  if (process.check_pid) {
+    std::string pid = std::to_string(heartbeat.pid);
+    ProcessInfo info = processes.lookup(heartbeat.pid);
+    if (info.liveness == Liveness::kGone) {
+      return verdict(std::move(result), HealthState::kStalePid, "process_gone",
+                     "pid " + pid + " is not running");
+    }
+    if (info.liveness == Liveness::kZombie) {
+      return verdict(std::move(result), HealthState::kStalePid, "zombie",
+                     "pid " + pid + " has exited and is a zombie waiting to be reaped");
+    }
+    if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
+      return verdict(std::move(result), HealthState::kStalePid, "pid_reused",
+                     "pid " + pid + " now belongs to a process that started " +
+                         format_timestamp(*info.start_time) + ", after the heartbeat at " +
+                         format_timestamp(heartbeat.timestamp));
+    }
+  }
+
+  if (age_seconds > process.timeout_seconds) {
+    return verdict(std::move(result), HealthState::kTimedOut, "timed_out",
+                   "last heartbeat " + format_age(age_seconds) + " s ago, timeout " +
+                       format_timeout(process.timeout_seconds) + " s");
+  }
+
+  if (heartbeat.status != "running") {
+    return verdict(std::move(result), HealthState::kErrorStatus, "error_status",
+                   "status is \"" + heartbeat.status + "\"");
+  }
+
+  return verdict(std::move(result), HealthState::kHealthy, "", "");
+}
+
+CheckResult check_process(const ProcessConfig& process, const Clock& clock,
+                          const ProcessTable& processes) {
+  ReadResult read = read_heartbeat(process.heartbeat_path);
+  // Taken after the read, so that a heartbeat written while reading is not in the future.
+  Timestamp now = clock.now();
+  return decide_health(process, read, now, processes);
+}
+
+namespace {
+
+// Below this many processes a thread costs more than it saves.
+constexpr std::size_t kMinProcessesPerThread = 256;
+constexpr unsigned kMaxThreads = 4;
+
+unsigned thread_count(unsigned asked) {
+  if (asked != 0) return asked;
+  return std::clamp(std::thread::hardware_concurrency(), 1U, kMaxThreads);
+}
+
+// Calls work(begin, end) over [0, count) split into contiguous ranges, one per thread.
+template <typename Work>
+void parallel_for(std::size_t count, unsigned threads, const Work& work) {
+  const std::size_t ranges =
+      std::clamp<std::size_t>(count / kMinProcessesPerThread, 1, std::max(threads, 1U));
+  detail::run_parallel(ranges, [&](std::size_t range) {
+    work(count * range / ranges, count * (range + 1) / ranges);
+  });
+}
+
+// Answers decide_health's pid questions from one lookup_all over every pid of the check.
+class PrefetchedProcesses final : public ProcessTable {
+ public:
+  PrefetchedProcesses(std::span<const std::int64_t> pids, std::vector<ProcessInfo> infos) {
+    for (std::size_t i = 0; i < pids.size(); ++i) infos_.emplace(pids[i], infos[i]);
+  }
+  ProcessInfo lookup(std::int64_t pid) const override {
+    auto found = infos_.find(pid);
+    return found == infos_.end() ? ProcessInfo{} : found->second;
+  }
+
+ private:
+  std::unordered_map<std::int64_t, ProcessInfo> infos_;
+};
+
+}  // namespace
+
+Checker::Checker(const Clock& clock, const ProcessTable& processes, CheckerOptions options)
+    : clock_(clock),
+      processes_(processes),
+      threads_(thread_count(options.threads)),
+      cache_(options.reuse_unchanged_files ? std::make_unique<HeartbeatCache>() : nullptr) {}
+
+Checker::~Checker() = default;
+
+MonitorReport Checker::check_all(const Config& config) const {
+  auto started = std::chrono::steady_clock::now();
+  MonitorReport report;
+  report.checked_at = clock_.now();
+
+  Discovery discovery = discover_processes(config);
+  report.discovery_errors = std::move(discovery.errors);
+  const std::size_t count = discovery.processes.size();
+
+  std::vector<ReadResult> reads(count);
+  std::optional<HeartbeatCache::Scrape> scrape;
+  if (cache_) scrape.emplace(cache_->begin(count));
+  parallel_for(count, threads_, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const auto& path = discovery.processes[i].heartbeat_path;
+      reads[i] = scrape ? scrape->read(i, path) : read_heartbeat(path);
+    }
+  });
+  if (scrape) cache_->commit(std::move(*scrape));
+
+  // Every pid at once, so that the process table can answer them together.
+  std::vector<std::int64_t> pids;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (discovery.processes[i].check_pid && reads[i].ok()) pids.push_back(reads[i].heartbeat->pid);
+  }
+  const PrefetchedProcesses processes(pids, processes_.lookup_all(pids));
+
+  // Taken after every read, so that a heartbeat written while reading is not in the future.
+  const Timestamp now = clock_.now();
+  report.results.resize(count);
+  parallel_for(count, threads_, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      report.results[i] =
+          decide_health(std::move(discovery.processes[i]), reads[i], now, processes);
+    }
+  });
+
+  report.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::steady_clock::now() - started);
+  return report;
+}
+
+MonitorReport check_all_processes(const Config& config, const Clock& clock,
+                                  const ProcessTable& processes) {
+  return Checker(clock, processes).check_all(config);
+}
+
+MonitorReport check_all_processes(const Config& config) {
+  static const SystemClock clock;
+  static const SystemProcessTable processes;
+  return check_all_processes(config, clock, processes);
+}
+
+}  // namespace heartbeat_exporter

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "heartbeat_exporter/reader.h"
+#include "heartbeat_exporter/timestamp.h"
+
+namespace heartbeat_exporter {
+
+enum class HealthState {
+  kHealthy,
+  kTimedOut,
+  kNoHeartbeat,
+  kStalePid,
+  kErrorStatus,
+};
+
+inline constexpr std::array<HealthState, 5> kAllHealthStates = {
+    HealthState::kHealthy, HealthState::kTimedOut, HealthState::kNoHeartbeat,
+    HealthState::kStalePid, HealthState::kErrorStatus};
+
+// "HEALTHY", "TIMED_OUT", ... as in the product description.
+std::string_view to_string(HealthState state);
+// "healthy", "timed_out", ... the value of the `state` label.
+std::string_view to_label_value(HealthState state);
+
+// The verdict on one process at one moment.
+struct CheckResult {
+  ProcessConfig process;
+  HealthState state = HealthState::kNoHeartbeat;
+  // Machine-readable cause, empty when healthy: a ReadError name for a failed read, or
+  // "timestamp_in_future", "process_gone", "zombie", "pid_reused", "timed_out", "error_status".
+  std::string reason;
+  std::string detail;                      // for people: the why, with figures
+  std::optional<HeartbeatData> heartbeat;  // set whenever a valid heartbeat was read
+  std::optional<ReadError> read_error;     // set when the read failed
+  // Set whenever heartbeat is set, except for a timestamp too far in the future (no heartbeat).
+  std::optional<double> age_seconds;
+};
+
+struct MonitorReport {
+  std::vector<CheckResult> results;  // sorted by process key
+  std::vector<std::string> discovery_errors;
+  Timestamp checked_at{};
+  std::chrono::nanoseconds duration{};  // how long reading and checking took
+
+  bool all_healthy() const;
+};
+
+}  // namespace heartbeat_exporter

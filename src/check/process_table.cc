@@ -1,0 +1,250 @@
+#include "check/process_table.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+#include "heartbeat_exporter/reader.h"
+#include "util/bounded_file.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+// /proc/<pid>/stat is one line of about 300 bytes (comm is at most 16 bytes); anything that
+// does not fit is not a stat line we understand.
+constexpr std::size_t kMaxPidStatBytes = 4096;
+
+// starttime is field 22 of /proc/<pid>/stat and state is field 3, the first after comm.
+constexpr std::size_t kStartTimeIndexAfterComm = 22 - 3;
+
+// Far beyond any real uptime and far below what would overflow a Timestamp.
+constexpr std::uint64_t kMaxUptimeSeconds = 1000ULL * 366 * 24 * 3600;
+
+struct PidStat {
+  char state = '?';
+  std::uint64_t start_ticks = 0;
+};
+
+template <typename Integer>
+std::optional<Integer> parse_integer(std::string_view text) {
+  Integer value{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// comm may contain spaces and ')', so the fields start after the last ')' in the line.
+std::optional<PidStat> parse_pid_stat(std::string_view line) {
+  std::size_t comm_end = line.rfind(')');
+  if (comm_end == std::string_view::npos) return std::nullopt;
+  std::string_view rest = line.substr(comm_end + 1);
+
+  PidStat stat;
+  std::size_t index = 0;
+  std::size_t position = 0;
+  while (true) {
+    position = rest.find_first_not_of(" \n", position);
+    if (position == std::string_view::npos) return std::nullopt;
+    std::size_t end = rest.find_first_of(" \n", position);
+    std::string_view field = rest.substr(position, end - position);
+    if (index == 0) {
+      if (field.size() != 1) return std::nullopt;
+      stat.state = field[0];
+    } else if (index == kStartTimeIndexAfterComm) {
+      auto ticks = parse_integer<std::uint64_t>(field);
+      if (!ticks) return std::nullopt;
+      stat.start_ticks = *ticks;
+      return stat;
+    }
+    if (end == std::string_view::npos) return std::nullopt;
+    position = end;
+    ++index;
+  }
+}
+
+// btime is read once; wall-clock steps after that are corrected for in lookup().
+std::optional<Timestamp> read_boot_time(const std::filesystem::path& proc_stat) {
+  std::ifstream in(proc_stat);
+  std::string line;
+  constexpr std::string_view kPrefix = "btime ";
+  while (std::getline(in, line)) {
+    if (!line.starts_with(kPrefix)) continue;
+    auto seconds = parse_integer<std::int64_t>(std::string_view(line).substr(kPrefix.size()));
+    if (!seconds) return std::nullopt;
+    return Timestamp{std::chrono::seconds{*seconds}};
+  }
+  return std::nullopt;
+}
+
+// The wall clock minus the time since boot: constant unless someone steps the wall clock.
+std::chrono::microseconds realtime_minus_boottime() {
+  timespec real{}, boot{};
+  ::clock_gettime(CLOCK_REALTIME, &real);
+  ::clock_gettime(CLOCK_BOOTTIME, &boot);
+  auto to_micros = [](const timespec& t) {
+    return std::chrono::seconds{t.tv_sec} + std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::nanoseconds{t.tv_nsec});
+  };
+  return to_micros(real) - to_micros(boot);
+}
+
+// File descriptors kept free for everything but pidfds: connections, heartbeat reads, stunnel.
+constexpr rlim_t kReservedFileDescriptors = 1024;
+
+std::size_t max_tracked_processes() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur == RLIM_INFINITY) return static_cast<std::size_t>(kMaxPid);
+  if (limit.rlim_cur <= kReservedFileDescriptors) return 0;
+  return static_cast<std::size_t>(limit.rlim_cur - kReservedFileDescriptors);
+}
+
+// glibc 2.36 has a wrapper, older ones do not; the system call is the same.
+int pidfd_open(std::int64_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0U));
+}
+
+// A pidfd polls readable once its process has exited, reaped or not.
+bool still_running(int pidfd) {
+  pollfd poll{pidfd, POLLIN, 0};
+  return ::poll(&poll, 1, 0) == 0;
+}
+
+}  // namespace
+
+std::vector<ProcessInfo> ProcessTable::lookup_all(std::span<const std::int64_t> pids) const {
+  std::vector<ProcessInfo> infos;
+  infos.reserve(pids.size());
+  for (std::int64_t pid : pids) infos.push_back(lookup(pid));
+  return infos;
+}
+
+SystemProcessTable::SystemProcessTable(std::filesystem::path proc_root)
+    : proc_root_(std::move(proc_root)),
+      boot_time_(read_boot_time(proc_root_ / "stat")),
+      clock_ticks_per_second_(::sysconf(_SC_CLK_TCK)),
+      realtime_minus_boottime_(realtime_minus_boottime()),
+      max_tracked_(max_tracked_processes()) {}
+
+SystemProcessTable::~SystemProcessTable() {
+  for (const auto& [pid, tracked] : tracked_) ::close(tracked.pidfd);
+}
+
+SystemProcessTable::Stat SystemProcessTable::lookup_stat(std::int64_t pid) const {
+  if (pid < 1 || pid > kMaxPid) return {Liveness::kGone, std::nullopt};
+  // Signal 0 only asks whether the pid exists; EPERM means it does, under another user.
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+    return {Liveness::kGone, std::nullopt};
+  }
+
+  // Without a readable stat (hidepid, no /proc) only liveness is known, never a wrong verdict.
+  auto file =
+      detail::read_bounded_file(proc_root_ / std::to_string(pid) / "stat", kMaxPidStatBytes);
+  if (file.status != detail::BoundedFile::Status::kOk) return {Liveness::kAlive, std::nullopt};
+  auto stat = parse_pid_stat(file.content);
+  if (!stat) return {Liveness::kAlive, std::nullopt};
+
+  if (stat->state == 'X') return {Liveness::kGone, std::nullopt};
+  return {stat->state == 'Z' ? Liveness::kZombie : Liveness::kAlive, stat->start_ticks};
+}
+
+std::optional<Timestamp> SystemProcessTable::start_time(
+    std::optional<std::uint64_t> start_ticks) const {
+  if (!start_ticks || !boot_time_ || clock_ticks_per_second_ <= 0) return std::nullopt;
+  // Whole seconds and the remainder apart, so that no tick count can overflow.
+  auto ticks_per_second = static_cast<std::uint64_t>(clock_ticks_per_second_);
+  if (*start_ticks / ticks_per_second > kMaxUptimeSeconds) return std::nullopt;
+  auto seconds = std::chrono::seconds{static_cast<std::int64_t>(*start_ticks / ticks_per_second)};
+  auto fraction = std::chrono::microseconds{
+      static_cast<std::int64_t>(*start_ticks % ticks_per_second * 1'000'000 / ticks_per_second)};
+  // btime was read at startup; if the wall clock has been stepped since (NTP at boot), start
+  // times move with it, or a live process would look like it started after its heartbeat.
+  auto step = std::chrono::round<std::chrono::seconds>(realtime_minus_boottime() -
+                                                       realtime_minus_boottime_);
+  return *boot_time_ + step + seconds + fraction;
+}
+
+ProcessInfo SystemProcessTable::lookup(std::int64_t pid) const {
+  Stat stat = lookup_stat(pid);
+  return {stat.liveness, start_time(stat.start_ticks)};
+}
+
+std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int64_t> pids) const {
+  const std::unordered_set<std::int64_t> wanted(pids.begin(), pids.end());
+  std::unordered_map<std::int64_t, ProcessInfo> answers;
+  answers.reserve(wanted.size());
+
+  std::lock_guard lock(tracked_mutex_);
+  std::vector<pollfd> polls;
+  std::vector<std::int64_t> polled;
+  polls.reserve(tracked_.size());
+  polled.reserve(tracked_.size());
+  for (auto it = tracked_.begin(); it != tracked_.end();) {
+    if (!wanted.contains(it->first)) {
+      ::close(it->second.pidfd);
+      it = tracked_.erase(it);
+      continue;
+    }
+    polls.push_back({it->second.pidfd, POLLIN, 0});
+    polled.push_back(it->first);
+    ++it;
+  }
+  // One system call for every process seen before. If it fails, all are looked up afresh.
+  const int ready = polls.empty() ? 0 : ::poll(polls.data(), polls.size(), 0);
+  for (std::size_t i = 0; i < polls.size(); ++i) {
+    auto tracked = tracked_.find(polled[i]);
+    if (ready >= 0 && polls[i].revents == 0) {
+      answers.emplace(polled[i],
+                      ProcessInfo{Liveness::kAlive, start_time(tracked->second.start_ticks)});
+      continue;
+    }
+    ::close(tracked->second.pidfd);
+    tracked_.erase(tracked);
+  }
+
+  for (std::int64_t pid : wanted) {
+    if (answers.contains(pid)) continue;
+    // The pidfd is opened before /proc is read: if the pid changed hands in between, the pidfd
+    // polls readable and is not kept, so a kept pidfd always belongs to the process read.
+    int pidfd = -1;
+    if (pid >= 1 && pid <= kMaxPid && tracked_.size() < max_tracked_) pidfd = pidfd_open(pid);
+    Stat stat = lookup_stat(pid);
+    if (pidfd >= 0) {
+      if (stat.liveness == Liveness::kAlive && still_running(pidfd)) {
+        tracked_.emplace(pid, Tracked{pidfd, stat.start_ticks});
+      } else {
+        ::close(pidfd);
+      }
+    }
+    answers.emplace(pid, ProcessInfo{stat.liveness, start_time(stat.start_ticks)});
+  }
+
+  std::vector<ProcessInfo> infos;
+  infos.reserve(pids.size());
+  for (std::int64_t pid : pids) infos.push_back(answers.at(pid));
+  return infos;
+}
+
+std::size_t SystemProcessTable::tracked() const {
+  std::lock_guard lock(tracked_mutex_);
+  return tracked_.size();
+}
+
+Timestamp SystemClock::now() const {
+  return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
+}  // namespace heartbeat_exporter

@@ -1,0 +1,57 @@
+#include "metrics/reloader.h"
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "config/config.h"
+#include "util/log.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+ConfigReloader::ConfigReloader(std::filesystem::path file, HeartbeatCollector& collector,
+                               prometheus::Registry& registry)
+    : file_(std::move(file)),
+      collector_(collector),
+      last_successful_(prometheus::BuildGauge()
+                           .Name("heartbeat_exporter_config_last_reload_successful")
+                           .Help("Whether the last configuration reload attempt was successful.")
+                           .Register(registry)
+                           .Add({})),
+      last_success_time_(
+          prometheus::BuildGauge()
+              .Name("heartbeat_exporter_config_last_reload_success_timestamp_seconds")
+              .Help("Timestamp of the last successful configuration reload.")
+              .Register(registry)
+              .Add({})) {
+  last_successful_.Set(1);
+  last_success_time_.Set(unix_now());
+}
+
+std::optional<std::string> ConfigReloader::reload() {
+  std::lock_guard lock(mutex_);
+  log::info("reloading configuration", {{"config", file_.string()}});
+  ConfigResult result = load_config(file_);
+  if (!result.config) {
+    last_successful_.Set(0);
+    log::error("reloading configuration failed; keeping the previous one", {{"err", result.error}});
+    return result.error;
+  }
+  auto config = std::make_shared<const Config>(std::move(*result.config));
+  collector_.set_config(config);
+  last_successful_.Set(1);
+  last_success_time_.Set(unix_now());
+  log::info("configuration reloaded",
+            {{"processes", std::to_string(config->processes.size())},
+             {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
+  return std::nullopt;
+}
+
+}  // namespace heartbeat_exporter

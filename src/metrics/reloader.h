@@ -1,0 +1,37 @@
+#pragma once
+
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "metrics/collector.h"
+
+namespace heartbeat_exporter {
+
+// Re-reads the config file (on SIGHUP or POST /-/reload) and hands it to the collector. A file
+// that fails to load leaves the running config in place. Scrapes in flight keep the config they
+// started with, since the collector swaps a shared_ptr.
+class ConfigReloader {
+ public:
+  // `registry` receives heartbeat_exporter_config_last_reload_successful and
+  // heartbeat_exporter_config_last_reload_success_timestamp_seconds; the initial load counts
+  // as a successful reload, as in Prometheus.
+  ConfigReloader(std::filesystem::path file, HeartbeatCollector& collector,
+                 prometheus::Registry& registry);
+
+  // Returns the error that kept the old config, or nullopt when the new one is in use.
+  std::optional<std::string> reload();
+
+ private:
+  std::filesystem::path file_;
+  HeartbeatCollector& collector_;
+  prometheus::Gauge& last_successful_;
+  prometheus::Gauge& last_success_time_;
+  std::mutex mutex_;  // one reload at a time, so two racing reloads cannot interleave
+};
+
+}  // namespace heartbeat_exporter

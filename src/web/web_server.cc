@@ -1,0 +1,317 @@
+#include "web/web_server.h"
+
+#include <CivetServer.h>
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <stdexcept>
+#include <vector>
+
+#include "util/log.h"
+#include "web/landing_page.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// Expositions larger than this (about 30,000 processes) give their memory back after the scrape.
+constexpr std::size_t kTrimAfterBytes = 16 << 20;
+
+std::optional<int> parse_port(std::string_view text) {
+  // Unsigned, so that from_chars refuses a sign ("-0").
+  unsigned port = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (error != std::errc() || end != text.data() + text.size() || port > 65535) {
+    return std::nullopt;
+  }
+  return port;
+}
+
+bool is_ipv4_literal(std::string_view host) {
+  int parts = 0;
+  while (!host.empty()) {
+    auto dot = host.find('.');
+    auto part = host.substr(0, dot);
+    // Unsigned, so that from_chars refuses a sign: "-1.2.3.4" is no address.
+    unsigned value = 0;
+    auto [end, error] = std::from_chars(part.data(), part.data() + part.size(), value);
+    if (part.empty() || part.size() > 3 || error != std::errc() ||
+        end != part.data() + part.size() || value > 255) {
+      return false;
+    }
+    ++parts;
+    if (dot == std::string_view::npos) break;
+    host.remove_prefix(dot + 1);
+    if (host.empty()) return false;
+  }
+  return parts == 4;
+}
+
+int send(mg_connection* conn, int status, std::string_view reason, std::string_view content_type,
+         std::string_view body, bool head, std::string_view extra_headers = {}) {
+  std::string headers = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+  headers += "Content-Type: " + std::string(content_type) + "\r\n";
+  headers += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  headers += extra_headers;
+  headers += "\r\n";
+  mg_write(conn, headers.data(), headers.size());
+  if (!head) mg_write(conn, body.data(), body.size());
+  return status;
+}
+
+int send_text(mg_connection* conn, int status, std::string_view reason, std::string_view body,
+              bool head, std::string_view extra_headers = {}) {
+  return send(conn, status, reason, "text/plain; charset=utf-8", body, head, extra_headers);
+}
+
+}  // namespace
+
+std::optional<std::string> to_civetweb_listening_port(std::string_view address) {
+  auto colon = address.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  auto host = address.substr(0, colon);
+  auto port = parse_port(address.substr(colon + 1));
+  if (!port) return std::nullopt;
+  std::string port_text = std::to_string(*port);
+  // Like Go's net.Listen, an empty host means every address, IPv4 and IPv6 ("+" in civetweb).
+  if (host.empty()) return "+" + port_text;
+  if (host == "localhost") return "127.0.0.1:" + port_text;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    in6_addr ignored{};
+    std::string literal(host.substr(1, host.size() - 2));
+    if (inet_pton(AF_INET6, literal.c_str(), &ignored) != 1) return std::nullopt;
+    return std::string(host) + ":" + port_text;
+  }
+  if (is_ipv4_literal(host)) return std::string(host) + ":" + port_text;
+  return std::nullopt;
+}
+
+std::optional<std::string> bind_failure(std::string_view listen_address) {
+  auto civet = to_civetweb_listening_port(listen_address);
+  if (!civet) return "invalid address";
+  std::string host;
+  std::string port_text = civet->substr(1);
+  if ((*civet)[0] != '+') {
+    auto colon = civet->rfind(':');
+    host = civet->substr(0, colon);
+    port_text = civet->substr(colon + 1);
+  }
+  const auto port = htons(static_cast<uint16_t>(std::stoi(port_text)));
+  const bool v6 = !host.empty() && host.front() == '[';
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  // As civetweb and stunnel do, so that connections in TIME_WAIT do not count as a clash.
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  int result = -1;
+  if (v6) {
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    address.sin6_port = port;
+    inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &address.sin6_addr);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  } else {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = port;
+    address.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (!host.empty()) inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  }
+  const int error = errno;
+  close(fd);
+  if (result == 0) return std::nullopt;
+  return std::strerror(error);
+}
+
+bool accepts_gzip(std::string_view accept_encoding) {
+  auto trim = [](std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  };
+  auto equals_ignoring_case = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  // RFC 9110: codings are case-insensitive, q=0 refuses one, and an explicit coding
+  // overrides the "*" wildcard whatever their order.
+  std::optional<bool> gzip, wildcard;
+  while (!accept_encoding.empty()) {
+    auto comma = accept_encoding.find(',');
+    auto item = accept_encoding.substr(0, comma);
+    accept_encoding =
+        comma == std::string_view::npos ? std::string_view{} : accept_encoding.substr(comma + 1);
+    auto semicolon = item.find(';');
+    auto coding = trim(item.substr(0, semicolon));
+    bool accepted = true;
+    while (semicolon != std::string_view::npos) {
+      item = item.substr(semicolon + 1);
+      semicolon = item.find(';');
+      auto param = trim(item.substr(0, semicolon));
+      if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+        accepted = param.substr(2).find_first_not_of("0.") != std::string_view::npos;
+      }
+    }
+    if (equals_ignoring_case(coding, "gzip")) gzip = accepted;
+    if (coding == "*") wildcard = accepted;
+  }
+  return gzip.value_or(wildcard.value_or(false));
+}
+
+WebServer::WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatCollector> collector)
+    : options_(options), collector_(std::move(collector)), auth_(options.basic_auth_users) {
+  auto port = to_civetweb_listening_port(options.listen_address);
+  if (!port) {
+    throw std::runtime_error("invalid --web.listen-address " + options.listen_address +
+                             ": want [host]:port with an IP address or localhost as host");
+  }
+  auto colon = options.listen_address.rfind(':');
+  bind_host_ = options.listen_address.substr(0, colon);
+  if (bind_host_ == "localhost") bind_host_ = "127.0.0.1";
+
+  CivetCallbacks callbacks{};
+  callbacks.begin_request = &WebServer::begin_request;
+  // civetweb reports its own errors (bind failures) through log_message; keep them off stderr,
+  // the CivetException below carries the reason.
+  callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
+  std::vector<std::string> civet_options = {
+      "listening_ports",
+      *port,
+      "num_threads",
+      "8",
+      // A client that opens a connection and sends nothing must not hold a worker for long.
+      "request_timeout_ms",
+      "10000",
+      "enable_keep_alive",
+      "yes",
+  };
+  try {
+    server_ = std::make_unique<CivetServer>(civet_options, &callbacks, this);
+  } catch (const std::exception&) {
+    // civetweb's exception only says that binding failed; a bind of our own says why.
+    throw std::runtime_error(
+        "cannot listen on " + options.listen_address + ": " +
+        bind_failure(options.listen_address).value_or("civetweb could not bind it"));
+  }
+}
+
+WebServer::~WebServer() = default;
+
+std::string WebServer::listening_address() const {
+  auto ports = server_->getListeningPorts();
+  std::string host = bind_host_.empty() ? "0.0.0.0" : bind_host_;
+  std::string out;
+  for (int port : ports) {
+    if (!out.empty()) out += ",";
+    out += host + ":" + std::to_string(port);
+  }
+  return out;
+}
+
+int WebServer::port() const {
+  auto ports = server_->getListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+int WebServer::begin_request(mg_connection* conn) {
+  auto* server = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
+  const auto* self = static_cast<const WebServer*>(server->getUserContext());
+  return self->handle(conn);
+}
+
+int WebServer::handle(mg_connection* conn) const {
+  const mg_request_info* request = mg_get_request_info(conn);
+  std::string_view method = request->request_method != nullptr ? request->request_method : "";
+  std::string_view path = request->local_uri != nullptr ? request->local_uri : "";
+  bool head = method == "HEAD";
+  if (!auth_.allows(mg_get_header(conn, "Authorization"))) {
+    return send_text(conn, 401, "Unauthorized", "Unauthorized\n", head,
+                     "WWW-Authenticate: Basic realm=\"heartbeat_exporter\"\r\n");
+  }
+  if (path == "/-/reload") return serve_reload(conn, method);
+  bool known =
+      path == options_.telemetry_path || path == "/" || path == "/-/healthy" || path == "/-/ready";
+  if (!known) return send_text(conn, 404, "Not Found", "404 page not found\n", head);
+  if (method != "GET" && !head) {
+    return send_text(conn, 405, "Method Not Allowed", "method not allowed\n", false,
+                     "Allow: GET, HEAD\r\n");
+  }
+  try {
+    if (path == options_.telemetry_path) return serve_metrics(conn, head);
+    if (path == "/") return serve_landing_page(conn, head);
+    if (path == "/-/healthy") return send_text(conn, 200, "OK", "Healthy\n", head);
+    return send_text(conn, 200, "OK", "Ready\n", head);
+  } catch (const std::exception& e) {
+    log::error("request failed", {{"path", std::string(path)}, {"err", e.what()}});
+    return send_text(conn, 500, "Internal Server Error", "internal error\n", head);
+  }
+}
+
+int WebServer::serve_metrics(mg_connection* conn, bool head) const {
+  auto exposition = collector_->expose();
+  // A scrape of a very large fleet allocates and frees hundreds of MiB in small blocks, and
+  // glibc keeps freed memory in its arenas, so resident memory would stay at the peak of the
+  // largest scrape. Giving it back costs page faults on the next scrape, which is only worth it
+  // for large ones: at 100,000 heartbeats it keeps about 170 MiB off the resident set.
+  struct TrimIfLarge {
+    std::shared_ptr<const Exposition>& exposition;
+    ~TrimIfLarge() {
+      const bool large = exposition->text().size() > kTrimAfterBytes;
+      exposition.reset();
+      if (large) ::malloc_trim(0);
+    }
+  } trim{exposition};
+  const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
+  if (accept_encoding != nullptr && accepts_gzip(accept_encoding)) {
+    if (const auto& compressed = exposition->gzipped()) {
+      return send(conn, 200, "OK", kMetricsContentType, *compressed, head,
+                  "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+    }
+  }
+  // Piece by piece: the text is never joined into one more copy.
+  const ExpositionText& text = exposition->text();
+  std::string headers = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(kMetricsContentType) +
+                        "\r\nContent-Length: " + std::to_string(text.size()) +
+                        "\r\nVary: Accept-Encoding\r\n\r\n";
+  mg_write(conn, headers.data(), headers.size());
+  if (!head) {
+    for (const auto& piece : text.pieces) mg_write(conn, piece.data(), piece.size());
+  }
+  return 200;
+}
+
+int WebServer::serve_reload(mg_connection* conn, std::string_view method) const {
+  if (method != "POST" && method != "PUT") {
+    return send_text(conn, 405, "Method Not Allowed", "Only POST or PUT requests allowed\n", false,
+                     "Allow: POST, PUT\r\n");
+  }
+  if (!options_.reload) {
+    return send_text(conn, 403, "Forbidden", "Lifecycle API is not enabled.\n", false);
+  }
+  if (auto error = options_.reload()) {
+    return send_text(conn, 500, "Internal Server Error",
+                     "failed to reload config: " + *error + "\n", false);
+  }
+  return send_text(conn, 200, "OK", "", false);
+}
+
+int WebServer::serve_landing_page(mg_connection* conn, bool head) const {
+  std::string page = render_landing_page(collector_->check(), options_.telemetry_path);
+  return send(conn, 200, "OK", "text/html; charset=utf-8", page, head);
+}
+
+}  // namespace heartbeat_exporter
