@@ -131,11 +131,9 @@ unsigned thread_count(unsigned asked) {
 // Calls work(begin, end) over [0, count) split into contiguous ranges, one per thread.
 template <typename Work>
 void parallel_for(std::size_t count, unsigned threads, const Work& work) {
-  const std::size_t ranges =
-      std::clamp<std::size_t>(count / kMinProcessesPerThread, 1, std::max(threads, 1U));
-  detail::run_parallel(ranges, [&](std::size_t range) {
-    work(count * range / ranges, count * (range + 1) / ranges);
-  });
+  detail::run_ranges(
+      count, std::clamp<std::size_t>(count / kMinProcessesPerThread, 1, std::max(threads, 1U)),
+      work);
 }
 
 // Answers decide_health's pid questions from one lookup_all over every pid of the check.

@@ -1,22 +1,12 @@
 #pragma once
 
-#include <prometheus/collectable.h>
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <cstdint>
-#include <future>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
-#include <utility>
-#include <vector>
 
 #include "check/checker.h"
 #include "check/models.h"
@@ -24,12 +14,12 @@
 #include "config/config.h"
 #include "metrics/exposition.h"
 #include "metrics/piece_compressor.h"
+#include "metrics/self_metrics.h"
+#include "metrics/single_flight.h"
+#include "metrics/transition_log.h"
 
+// The metrics stage: turns each scrape's check into the exposition text that /metrics serves.
 namespace heartbeat_exporter {
-
-// The per-process families of one report: heartbeat_state, heartbeat_age_seconds, ... A pure
-// function, so that the exposition format is pinned by tests without a server.
-std::vector<prometheus::MetricFamily> report_to_metric_families(const MonitorReport& report);
 
 // One collection's exposition: what a scrape answers, shared by the scrapes that arrived while it
 // was being made.
@@ -51,23 +41,19 @@ class Exposition {
 
 // Runs the whole check on every scrape: no background polling, no verdict reused from an earlier
 // scrape. Between scrapes it keeps only what Prometheus needs to be cumulative (the read error
-// counters) and the last state per process, so that a state change is logged once.
-class HeartbeatCollector final : public prometheus::Collectable {
+// counters), the last state per process (so that a state change is logged once) and the gzip of
+// unchanged pieces. Thread-safe; the Clock and ProcessTable must outlive it.
+class HeartbeatCollector {
  public:
   HeartbeatCollector(std::shared_ptr<const Config> config, const Clock& clock,
                      const ProcessTable& processes, CheckerOptions options = {});
 
-  // One scrape: checks every process, counts and logs what changed, returns all families
-  // including the exporter's own.
-  std::vector<prometheus::MetricFamily> Collect() const override;
-
-  // One scrape as the web server serves it: the same families as Collect(), written by the
-  // fast renderer. A call that arrives while another one is collecting waits for it and gets
-  // the same exposition, so that scrapes arriving together (an HA pair of Prometheus servers)
-  // share one collection instead of doing the work twice.
-  std::shared_ptr<const Exposition> expose() const;
+  // One scrape: checks every process, counts and logs what changed, and renders every family,
+  // the exporter's own included. A call that arrives while another one is collecting waits for
+  // it and gets the same exposition.
+  std::shared_ptr<const Exposition> expose();
   // How many expose() calls were answered by a collection another call had started.
-  std::uint64_t shared_collections() const;
+  std::uint64_t shared_collections() const { return in_flight_.shared(); }
 
   // A fresh check that records nothing, for the landing page.
   MonitorReport check() const;
@@ -76,34 +62,22 @@ class HeartbeatCollector final : public prometheus::Collectable {
   void set_config(std::shared_ptr<const Config> config);
 
   // Where the exporter's own metrics live; others (the reloader) register theirs here too.
-  prometheus::Registry& self_metrics() { return *registry_; }
+  prometheus::Registry& self_metrics() { return self_.registry(); }
 
  private:
-  void record(const MonitorReport& report) const;
-  // The exporter's own families, built for one collection.
-  std::vector<prometheus::MetricFamily> self_families(const MonitorReport& report) const;
-  std::shared_ptr<const Exposition> collect_exposition() const;
+  std::shared_ptr<const Exposition> collect();
 
   Checker checker_;
   unsigned threads_;
   std::shared_ptr<PieceCompressor> compressor_;
+  SelfMetrics self_;
+  TransitionLog transitions_;
+  SingleFlight<std::shared_ptr<const Exposition>> in_flight_;
 
+  // Guards config_, the snapshot that the next check starts from; a check holds its own
+  // reference, so a reload never changes the config under a scrape.
   mutable std::mutex config_mutex_;
   std::shared_ptr<const Config> config_;
-
-  // The exporter's own metrics, kept in a prometheus-cpp registry.
-  std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& read_errors_;
-
-  mutable std::mutex expose_mutex_;
-  mutable std::optional<std::shared_future<std::shared_ptr<const Exposition>>> in_flight_;
-  mutable std::uint64_t shared_collections_ = 0;
-
-  mutable std::mutex states_mutex_;
-  // The state of each process at the last recorded scrape, sorted by key.
-  mutable std::vector<std::pair<std::string, HealthState>> last_states_;
-  mutable std::set<std::string> last_discovery_errors_;
-  mutable Timestamp last_recorded_at_{};
 };
 
 }  // namespace heartbeat_exporter

@@ -11,15 +11,16 @@
 #include <utility>
 #include <vector>
 
+#include "metrics/process_families.h"
 #include "util/parallel.h"
 
 namespace heartbeat_exporter {
 namespace {
 
-// The families in the order report_to_metric_families returns them.
-enum Family : std::size_t { kState, kAge, kLast, kIteration, kTimeout, kPid, kFamilyCount };
-
-static_assert(kProcessFamilies.size() == kFamilyCount);
+constexpr std::size_t kFamilyCount = kProcessFamilies.size();
+// heartbeat_state, the family with one series per state, comes first; the others have a value.
+constexpr std::size_t kState = 0;
+static_assert(kProcessFamilies[kState].value == nullptr);
 
 // The HELP and TYPE lines of each family, as TextSerializer writes them.
 const std::array<std::string, kFamilyCount>& family_headers() {
@@ -28,7 +29,8 @@ const std::array<std::string, kFamilyCount>& family_headers() {
     for (std::size_t f = 0; f < kFamilyCount; ++f) {
       const ProcessFamily& family = kProcessFamilies[f];
       out[f] = "# HELP " + std::string(family.name) + " " + std::string(family.help) + "\n# TYPE " +
-               std::string(family.name) + (family.counter ? " counter\n" : " gauge\n");
+               std::string(family.name) +
+               (family.type == FamilyType::kCounter ? " counter\n" : " gauge\n");
     }
     return out;
   }();
@@ -95,29 +97,6 @@ std::size_t label_prefix_bound(const ProcessConfig& process) {
   return bound;
 }
 
-std::optional<double> family_value(Family family, const CheckResult& result) {
-  switch (family) {
-    case kTimeout:
-      return result.process.timeout_seconds;
-    case kAge:
-      if (!result.heartbeat || !result.age_seconds) return std::nullopt;
-      return *result.age_seconds;
-    case kLast:
-      if (!result.heartbeat || !result.age_seconds) return std::nullopt;
-      return to_unix_seconds(result.heartbeat->timestamp);
-    case kIteration:
-      if (!result.heartbeat || !result.heartbeat->iteration) return std::nullopt;
-      return static_cast<double>(*result.heartbeat->iteration);
-    case kPid:
-      if (!result.heartbeat) return std::nullopt;
-      return static_cast<double>(result.heartbeat->pid);
-    case kState:
-    case kFamilyCount:
-      break;
-  }
-  return std::nullopt;
-}
-
 using FamilyBuffers = std::array<std::string, kFamilyCount>;
 
 // Renders the series of `results` for every family, each family into its own buffer.
@@ -154,13 +133,13 @@ FamilyBuffers render_range(std::span<const CheckResult> results) {
     }
   }
 
-  for (std::size_t f = kAge; f < kFamilyCount; ++f) {
-    const auto family = static_cast<Family>(f);
+  for (std::size_t f = kState + 1; f < kFamilyCount; ++f) {
+    const auto value_of = kProcessFamilies[f].value;
     std::string& text = out[f];
     text.reserve(results.size() * (kProcessFamilies[f].name.size() + 2 + kMaxValueLine) +
                  prefixes.size());
     for (std::size_t i = 0; i < results.size(); ++i) {
-      auto value = family_value(family, results[i]);
+      auto value = value_of(results[i]);
       if (!value) continue;
       text += kProcessFamilies[f].name;
       text += prefix(i);
@@ -229,9 +208,8 @@ ExpositionText render_process_families(const MonitorReport& report, unsigned thr
   };
 
   std::vector<FamilyBuffers> rendered(chunks);
-  const std::size_t jobs = std::min(workers, chunks);
-  detail::run_parallel(jobs, [&](std::size_t job) {
-    for (std::size_t chunk = chunks * job / jobs; chunk < chunks * (job + 1) / jobs; ++chunk) {
+  detail::run_ranges(chunks, std::min(workers, chunks), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t chunk = begin; chunk < end; ++chunk) {
       rendered[chunk] = render_range(chunk_results(chunk));
     }
   });
@@ -241,8 +219,8 @@ ExpositionText render_process_families(const MonitorReport& report, unsigned thr
   for (std::size_t f = 0; f < kFamilyCount; ++f) {
     bool empty = std::all_of(rendered.begin(), rendered.end(),
                              [f](const FamilyBuffers& buffers) { return buffers[f].empty(); });
-    // TextSerializer would write HELP and TYPE for an empty family; report_to_metric_families
-    // drops such families, so they have no lines at all.
+    // TextSerializer would write HELP and TYPE for an empty family; an exposition leaves such
+    // families out, so they have no lines at all.
     if (empty) continue;
     text.pieces.emplace_back(family_headers()[f]);
     for (auto& buffers : rendered) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <system_error>
 #include <thread>
@@ -25,6 +26,16 @@ void run_parallel(std::size_t count, const Job& job) {
   if (count > 0) job(0);
   for (std::size_t i : inline_jobs) job(i);
   for (auto& worker : workers) worker.join();
+}
+
+// Splits [0, count) into `ranges` contiguous ranges of near-equal size and calls
+// work(begin, end) for each, in parallel as run_parallel does. 0 ranges counts as 1.
+template <typename Work>
+void run_ranges(std::size_t count, std::size_t ranges, const Work& work) {
+  ranges = std::max<std::size_t>(ranges, 1);
+  run_parallel(ranges, [&](std::size_t range) {
+    work(count * range / ranges, count * (range + 1) / ranges);
+  });
 }
 
 }  // namespace heartbeat_exporter::detail

@@ -172,7 +172,7 @@ bool accepts_gzip(std::string_view accept_encoding) {
   return gzip.value_or(wildcard.value_or(false));
 }
 
-WebServer::WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatCollector> collector)
+WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollector> collector)
     : options_(options), collector_(std::move(collector)), auth_(options.basic_auth_users) {
   auto port = to_civetweb_listening_port(options.listen_address);
   if (!port) {

@@ -52,7 +52,7 @@ class WebServer {
  public:
   // Starts serving. Throws std::runtime_error with a one-line reason when the address is
   // invalid or cannot be bound.
-  WebServer(const WebOptions& options, std::shared_ptr<const HeartbeatCollector> collector);
+  WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollector> collector);
   ~WebServer();
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;
@@ -71,7 +71,7 @@ class WebServer {
 
   WebOptions options_;
   std::string bind_host_;
-  std::shared_ptr<const HeartbeatCollector> collector_;
+  std::shared_ptr<HeartbeatCollector> collector_;
   BasicAuth auth_;
   std::unique_ptr<CivetServer> server_;
 };

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "heartbeat_exporter/writer.h"
+#include "support/exposition_parser.h"
 #include "support/temp_dir.h"
 #include "util/log.h"
 #include "version.h"
@@ -155,6 +156,16 @@ MonitorReport report_of(std::vector<CheckResult> results) {
   return report;
 }
 
+// The per-process families as the renderer writes them, parsed back.
+std::vector<MetricFamily> rendered(const MonitorReport& report) {
+  return testing::parse_exposition(render_process_families(report, 1).joined());
+}
+
+// One scrape as the web server would serve it, parsed back.
+std::vector<MetricFamily> scrape(HeartbeatCollector& collector) {
+  return testing::parse_exposition(collector.expose()->text().joined());
+}
+
 Strings state_samples(std::string_view process, std::string_view state_that_is_1) {
   Strings out;
   for (const char* state : {"healthy", "timed_out", "no_heartbeat", "stale_pid", "error_status"}) {
@@ -164,12 +175,10 @@ Strings state_samples(std::string_view process, std::string_view state_that_is_1
   return out;
 }
 
-TEST_CASE("an empty report yields no families at all") {
-  CHECK(report_to_metric_families(MonitorReport{}).empty());
-}
+TEST_CASE("an empty report yields no families at all") { CHECK(rendered(MonitorReport{}).empty()); }
 
 TEST_CASE("per-process families come in a fixed order, with fixed types, help and values") {
-  auto families = report_to_metric_families(report_of({healthy_result("a")}));
+  auto families = rendered(report_of({healthy_result("a")}));
 
   CHECK(names(families) == Strings{"heartbeat_state", "heartbeat_age_seconds",
                                    "heartbeat_last_timestamp_seconds", "heartbeat_iteration_total",
@@ -198,7 +207,7 @@ TEST_CASE("every process has all five state series and exactly the current one i
   stale.state = HealthState::kStalePid;
   auto error_status = healthy_result("e");
   error_status.state = HealthState::kErrorStatus;
-  auto families = report_to_metric_families(
+  auto families = rendered(
       report_of({error_status, healthy_result("h"), missing_result("n"), stale, timed_out}));
 
   REQUIRE(names(families).front() == "heartbeat_state");
@@ -214,7 +223,7 @@ TEST_CASE("every process has all five state series and exactly the current one i
 TEST_CASE("labels are process, then the static labels sorted by name, then state") {
   auto result = healthy_result("a");
   result.process.labels = {{"zone", "eu"}, {"app", "pay"}, {"team", "core"}};
-  auto families = report_to_metric_families(report_of({result}));
+  auto families = rendered(report_of({result}));
 
   REQUIRE(families.size() == 6);
   CHECK(label_text(families[0].metric[0]) ==
@@ -227,7 +236,7 @@ TEST_CASE("labels are process, then the static labels sorted by name, then state
 }
 
 TEST_CASE("a process with no heartbeat has only its state and timeout series") {
-  auto families = report_to_metric_families(report_of({missing_result("gone")}));
+  auto families = rendered(report_of({missing_result("gone")}));
 
   CHECK(names(families) == Strings{"heartbeat_state", "heartbeat_timeout_seconds"});
   CHECK(samples(families[0]) == state_samples("gone", "no_heartbeat"));
@@ -239,7 +248,7 @@ TEST_CASE("a timestamp in the future drops age and last timestamp but keeps pid 
   result.state = HealthState::kNoHeartbeat;
   result.reason = "timestamp_in_future";
   result.age_seconds.reset();
-  auto families = report_to_metric_families(report_of({result}));
+  auto families = rendered(report_of({result}));
 
   CHECK(names(families) == Strings{"heartbeat_state", "heartbeat_iteration_total",
                                    "heartbeat_timeout_seconds", "heartbeat_pid"});
@@ -250,7 +259,7 @@ TEST_CASE("a timestamp in the future drops age and last timestamp but keeps pid 
 TEST_CASE("a heartbeat without an iteration has no iteration series") {
   auto result = healthy_result("a");
   result.heartbeat->iteration.reset();
-  auto families = report_to_metric_families(report_of({result}));
+  auto families = rendered(report_of({result}));
 
   CHECK(names(families) == Strings{"heartbeat_state", "heartbeat_age_seconds",
                                    "heartbeat_last_timestamp_seconds", "heartbeat_timeout_seconds",
@@ -260,8 +269,7 @@ TEST_CASE("a heartbeat without an iteration has no iteration series") {
 TEST_CASE("each family holds the series of exactly the processes it applies to, in report order") {
   auto no_iteration = healthy_result("c");
   no_iteration.heartbeat->iteration.reset();
-  auto families = report_to_metric_families(
-      report_of({healthy_result("a"), missing_result("b"), no_iteration}));
+  auto families = rendered(report_of({healthy_result("a"), missing_result("b"), no_iteration}));
 
   REQUIRE(names(families).size() == 6);
   CHECK(samples(*find_family(families, "heartbeat_age_seconds")) ==
@@ -278,8 +286,7 @@ TEST_CASE("the text exposition escapes quote, backslash and newline in label val
   auto result = healthy_result("a\"b\\c\nd");
   result.process.labels = {{"team", "pay\"ments"}};
   result.process.timeout_seconds = 2.5;
-  std::string text =
-      prometheus::TextSerializer().Serialize(report_to_metric_families(report_of({result})));
+  std::string text = render_process_families(report_of({result}), 1).joined();
 
   // Label values escape ", \ and newline; HELP text needs no escaping here.
   const std::string expected =
@@ -398,13 +405,13 @@ std::optional<double> read_errors(const std::vector<MetricFamily>& families,
                "{reason=\"" + std::string(reason) + "\"}");
 }
 
-TEST_CASE("Collect returns the per-process families first, then the exporter's own") {
+TEST_CASE("a scrape has the per-process families first, then the exporter's own") {
   CollectorFixture fixture;
   fixture.beat("a", kHeartbeatTime);
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
 
-  auto all = names(collector.Collect());
-  REQUIRE(all.size() == 10);
+  auto all = names(scrape(collector));
+  REQUIRE(all.size() == 16);
   CHECK(Strings(all.begin(), all.begin() + 6) ==
         Strings{"heartbeat_state", "heartbeat_age_seconds", "heartbeat_last_timestamp_seconds",
                 "heartbeat_iteration_total", "heartbeat_timeout_seconds", "heartbeat_pid"});
@@ -412,14 +419,16 @@ TEST_CASE("Collect returns the per-process families first, then the exporter's o
   std::sort(own.begin(), own.end());
   CHECK(own == Strings{"heartbeat_exporter_build_info", "heartbeat_exporter_discovery_errors",
                        "heartbeat_exporter_read_errors_total",
-                       "heartbeat_exporter_scrape_duration_seconds"});
+                       "heartbeat_exporter_scrape_duration_seconds", "process_cpu_seconds_total",
+                       "process_max_fds", "process_open_fds", "process_resident_memory_bytes",
+                       "process_start_time_seconds", "process_virtual_memory_bytes"});
 }
 
 TEST_CASE("all nine read error reasons are exported at 0 before any error") {
   CollectorFixture fixture;
   HeartbeatCollector collector(config_of({}), fixture.clock, fixture.processes);
 
-  auto families = collector.Collect();
+  auto families = scrape(collector);
   const MetricFamily* errors = find_family(families, "heartbeat_exporter_read_errors_total");
   REQUIRE(errors != nullptr);
   CHECK(errors->type == MetricType::Counter);
@@ -443,8 +452,8 @@ TEST_CASE("read errors are counted once per scrape per failing process, by reaso
                                           fixture.process("gone2"), fixture.process("ok")}),
                                fixture.clock, fixture.processes);
 
-  collector.Collect();
-  auto families = collector.Collect();
+  scrape(collector);
+  auto families = scrape(collector);
   CHECK(read_errors(families, "missing") == 4);
   CHECK(read_errors(families, "invalid_json") == 2);
   CHECK(read_errors(families, "not_object") == 2);
@@ -456,25 +465,29 @@ TEST_CASE("read errors are counted once per scrape per failing process, by reaso
   }
 
   fixture.beat("bad_json", kHeartbeatTime);
-  families = collector.Collect();
+  families = scrape(collector);
   CHECK(read_errors(families, "invalid_json") == 2);
   CHECK(read_errors(families, "missing") == 6);
   CHECK(state_value(families, "bad_json", "healthy") == 1);
 }
 
-TEST_CASE("build_info is 1 and labeled with the version and revision") {
+TEST_CASE("build_info is 1 and labeled with the version, revision, compiler and build type") {
   CollectorFixture fixture;
   HeartbeatCollector collector(config_of({}), fixture.clock, fixture.processes);
 
-  auto families = collector.Collect();
+  auto families = scrape(collector);
   const MetricFamily* info = find_family(families, "heartbeat_exporter_build_info");
   REQUIRE(info != nullptr);
   CHECK(info->type == MetricType::Gauge);
   REQUIRE(info->metric.size() == 1);
   std::map<std::string, std::string> labels;
   for (const auto& label : info->metric[0].label) labels[label.name] = label.value;
-  CHECK(labels ==
-        std::map<std::string, std::string>{{"revision", kRevision}, {"version", kVersion}});
+  CHECK(labels == std::map<std::string, std::string>{{"build_type", kBuildType},
+                                                     {"compiler", kCompiler},
+                                                     {"revision", kRevision},
+                                                     {"version", kVersion}});
+  // "gcc 12.2.0" or "clang 14.0.6": the compiler's name, a space, its version.
+  CHECK((labels["compiler"].starts_with("gcc ") || labels["compiler"].starts_with("clang ")));
   CHECK(std::string(kVersion) == "0.1.0");
   CHECK_FALSE(std::string(kRevision).empty());
   CHECK(info->metric[0].gauge.value == 1);
@@ -487,11 +500,11 @@ TEST_CASE("the discovery errors gauge counts the folders that could not be liste
   HeartbeatCollector collector(config_of({}, {dir_config(first), dir_config(second)}),
                                fixture.clock, fixture.processes);
 
-  CHECK(value(collector.Collect(), "heartbeat_exporter_discovery_errors", "{}") == 2);
+  CHECK(value(scrape(collector), "heartbeat_exporter_discovery_errors", "{}") == 2);
   std::filesystem::create_directory(first);
-  CHECK(value(collector.Collect(), "heartbeat_exporter_discovery_errors", "{}") == 1);
+  CHECK(value(scrape(collector), "heartbeat_exporter_discovery_errors", "{}") == 1);
   std::filesystem::create_directory(second);
-  CHECK(value(collector.Collect(), "heartbeat_exporter_discovery_errors", "{}") == 0);
+  CHECK(value(scrape(collector), "heartbeat_exporter_discovery_errors", "{}") == 0);
 }
 
 TEST_CASE("scrape_duration_seconds is a gauge that is never negative") {
@@ -499,7 +512,7 @@ TEST_CASE("scrape_duration_seconds is a gauge that is never negative") {
   fixture.beat("a", kHeartbeatTime);
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
 
-  auto families = collector.Collect();
+  auto families = scrape(collector);
   const MetricFamily* duration =
       find_family(families, "heartbeat_exporter_scrape_duration_seconds");
   REQUIRE(duration != nullptr);
@@ -509,25 +522,25 @@ TEST_CASE("scrape_duration_seconds is a gauge that is never negative") {
   CHECK(duration->metric[0].gauge.value >= 0);
 }
 
-TEST_CASE("every Collect decides afresh: moving the clock past the timeout makes it timed_out") {
+TEST_CASE("every scrape decides afresh: moving the clock past the timeout makes it timed_out") {
   CollectorFixture fixture;
   fixture.beat("a", kHeartbeatTime);
   HeartbeatCollector collector(config_of({fixture.process("a", 60)}), fixture.clock,
                                fixture.processes);
 
   fixture.clock.time = kHeartbeatTime + 10s;
-  auto families = collector.Collect();
+  auto families = scrape(collector);
   CHECK(state_value(families, "a", "healthy") == 1);
   CHECK(value(families, "heartbeat_age_seconds", R"({process="a"})") == 10);
 
   fixture.clock.time = kHeartbeatTime + 61s;
-  families = collector.Collect();
+  families = scrape(collector);
   CHECK(state_value(families, "a", "healthy") == 0);
   CHECK(state_value(families, "a", "timed_out") == 1);
   CHECK(value(families, "heartbeat_age_seconds", R"({process="a"})") == 61);
 
   fixture.beat("a", kHeartbeatTime + 61s);
-  CHECK(state_value(collector.Collect(), "a", "healthy") == 1);
+  CHECK(state_value(scrape(collector), "a", "healthy") == 1);
 }
 
 TEST_CASE("liveness comes from the injected process table, not from /proc") {
@@ -536,22 +549,22 @@ TEST_CASE("liveness comes from the injected process table, not from /proc") {
   fixture.processes.gone.insert(kPid);
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
 
-  auto families = collector.Collect();
+  auto families = scrape(collector);
   CHECK(state_value(families, "a", "stale_pid") == 1);
   CHECK(value(families, "heartbeat_pid", R"({process="a"})") == 4242);
 }
 
-TEST_CASE("set_config changes the processes seen on the next Collect") {
+TEST_CASE("set_config changes the processes seen on the next scrape") {
   CollectorFixture fixture;
   fixture.beat("a", kHeartbeatTime);
   fixture.beat("b", kHeartbeatTime);
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
-  CHECK(state_value(collector.Collect(), "a", "healthy") == 1);
+  CHECK(state_value(scrape(collector), "a", "healthy") == 1);
 
   auto next = config_of({fixture.process("b")});
   collector.set_config(next);
   CHECK(collector.config() == next);
-  auto families = collector.Collect();
+  auto families = scrape(collector);
   CHECK(state_value(families, "b", "healthy") == 1);
   CHECK_FALSE(state_value(families, "a", "healthy").has_value());
   CHECK(samples(*find_family(families, "heartbeat_timeout_seconds")) ==
@@ -573,9 +586,9 @@ TEST_CASE("check() returns a fresh report and records nothing: no counter, no lo
   CHECK(collector.check().checked_at == kHeartbeatTime + 61s);
   CHECK(fixture.log.lines().empty());
 
-  auto families = collector.Collect();
+  auto families = scrape(collector);
   CHECK(read_errors(families, "missing") == 1);
-  // Had check() remembered the states, Collect would see no change and log nothing.
+  // Had check() remembered the states, the scrape would see no change and log nothing.
   CHECK(fixture.log.lines().size() == 2);
 }
 
@@ -585,20 +598,20 @@ TEST_CASE("a state change is logged once, at warn when it goes bad and at info w
   HeartbeatCollector collector(config_of({fixture.process("a", 60)}), fixture.clock,
                                fixture.processes);
 
-  collector.Collect();
+  scrape(collector);
   CHECK(fixture.log.lines().empty());
 
   fixture.clock.time = kHeartbeatTime + 61s;
-  collector.Collect();
-  collector.Collect();
+  scrape(collector);
+  scrape(collector);
   const std::string went_bad =
       R"(level=warn msg="process state changed" process=a from=healthy to=timed_out )"
       R"(reason=timed_out detail="last heartbeat 61.0 s ago, timeout 60 s")";
   CHECK(fixture.log.lines() == Strings{went_bad});
 
   fixture.beat("a", kHeartbeatTime + 61s);
-  collector.Collect();
-  collector.Collect();
+  scrape(collector);
+  scrape(collector);
   CHECK(fixture.log.lines() ==
         Strings{went_bad, R"(level=info msg="process state changed" process=a from=timed_out )"
                           R"(to=healthy reason="" detail="")"});
@@ -610,7 +623,7 @@ TEST_CASE("a process first seen unhealthy is logged from unknown, a healthy one 
   HeartbeatCollector collector(config_of({fixture.process("a"), fixture.process("gone")}),
                                fixture.clock, fixture.processes);
 
-  collector.Collect();
+  scrape(collector);
   CHECK(fixture.log.lines() ==
         Strings{R"(level=warn msg="process state changed" process=gone from=unknown )"
                 R"(to=no_heartbeat reason=missing detail="opening heartbeat file \")" +
@@ -623,11 +636,11 @@ TEST_CASE("a process that leaves the config is logged once as no longer monitore
   fixture.beat("b", kHeartbeatTime);
   HeartbeatCollector collector(config_of({fixture.process("a"), fixture.process("b")}),
                                fixture.clock, fixture.processes);
-  collector.Collect();
+  scrape(collector);
 
   collector.set_config(config_of({fixture.process("b")}));
-  collector.Collect();
-  collector.Collect();
+  scrape(collector);
+  scrape(collector);
   CHECK(fixture.log.lines() ==
         Strings{R"(level=info msg="process no longer monitored" process=a)"});
 }
@@ -638,16 +651,16 @@ TEST_CASE("a discovery failure is logged once when it starts and once when it en
   HeartbeatCollector collector(config_of({}, {dir_config(folder)}), fixture.clock,
                                fixture.processes);
 
-  collector.Collect();
-  collector.Collect();
+  scrape(collector);
+  scrape(collector);
   const std::string error =
       R"(cannot list heartbeat folder \")" + folder.string() + R"(\": No such file or directory)";
   CHECK(fixture.log.lines() ==
         Strings{R"(level=warn msg="discovery failed" err=")" + error + "\""});
 
   std::filesystem::create_directory(folder);
-  collector.Collect();
-  collector.Collect();
+  scrape(collector);
+  scrape(collector);
   CHECK(fixture.log.lines() ==
         Strings{R"(level=warn msg="discovery failed" err=")" + error + "\"",
                 R"(level=info msg="discovery recovered" was=")" + error + "\""});

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "metrics/collector.h"
+#include "metrics/serializer_oracle.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -26,9 +26,7 @@ using std::chrono::year;
 // 1770271200 seconds since the epoch.
 const Timestamp kHeartbeatTime{sys_days{year{2026} / 2 / 5} + 6h};
 
-std::string serializer_text(const MonitorReport& report) {
-  return prometheus::TextSerializer().Serialize(report_to_metric_families(report));
-}
+std::string serializer_text(const MonitorReport& report) { return testing::oracle_text(report); }
 
 std::string sample_value(double value) {
   std::string out;

@@ -64,7 +64,7 @@ class AliveProcessTable final : public ProcessTable {
   ProcessInfo lookup(std::int64_t) const override { return {Liveness::kAlive, std::nullopt}; }
 };
 
-std::shared_ptr<const HeartbeatCollector> empty_collector() {
+std::shared_ptr<HeartbeatCollector> empty_collector() {
   static const SystemClock clock;
   static const AliveProcessTable processes;
   return std::make_shared<HeartbeatCollector>(std::make_shared<Config>(), clock, processes);

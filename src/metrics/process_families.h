@@ -1,0 +1,68 @@
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string_view>
+
+#include "check/models.h"
+
+namespace heartbeat_exporter {
+
+enum class FamilyType { kGauge, kCounter };
+
+// One per-process metric family: everything the renderer (and the tests' TextSerializer oracle)
+// needs to expose it, so that a new family is added in exactly one place.
+struct ProcessFamily {
+  std::string_view name;
+  std::string_view help;
+  FamilyType type;
+  // The value of the process's one series, or nullopt for no series. Null for heartbeat_state,
+  // which has one series per state (1 for the current state, 0 for the others).
+  std::optional<double> (*value)(const CheckResult&);
+};
+
+namespace detail {
+
+// A timestamp too far in the future is no heartbeat at all, so it gets no age or time either.
+inline std::optional<double> age_seconds(const CheckResult& result) {
+  if (!result.heartbeat || !result.age_seconds) return std::nullopt;
+  return *result.age_seconds;
+}
+inline std::optional<double> last_timestamp_seconds(const CheckResult& result) {
+  if (!result.heartbeat || !result.age_seconds) return std::nullopt;
+  return to_unix_seconds(result.heartbeat->timestamp);
+}
+inline std::optional<double> iteration(const CheckResult& result) {
+  if (!result.heartbeat || !result.heartbeat->iteration) return std::nullopt;
+  return static_cast<double>(*result.heartbeat->iteration);
+}
+inline std::optional<double> timeout_seconds(const CheckResult& result) {
+  return result.process.timeout_seconds;
+}
+inline std::optional<double> pid(const CheckResult& result) {
+  if (!result.heartbeat) return std::nullopt;
+  return static_cast<double>(result.heartbeat->pid);
+}
+
+}  // namespace detail
+
+// The per-process families, in the order they are exposed. heartbeat_state comes first and is
+// the one without a value accessor.
+inline constexpr std::array<ProcessFamily, 6> kProcessFamilies = {{
+    {"heartbeat_state",
+     "Health state of a monitored process: 1 for its current state, 0 for the others.",
+     FamilyType::kGauge, nullptr},
+    {"heartbeat_age_seconds",
+     "Seconds since the process's last heartbeat (now minus its timestamp).", FamilyType::kGauge,
+     &detail::age_seconds},
+    {"heartbeat_last_timestamp_seconds", "Unix time of the process's last heartbeat.",
+     FamilyType::kGauge, &detail::last_timestamp_seconds},
+    {"heartbeat_iteration_total", "Iteration counter reported in the process's last heartbeat.",
+     FamilyType::kCounter, &detail::iteration},
+    {"heartbeat_timeout_seconds", "Configured heartbeat timeout of the process.",
+     FamilyType::kGauge, &detail::timeout_seconds},
+    {"heartbeat_pid", "Process ID reported in the process's last heartbeat.", FamilyType::kGauge,
+     &detail::pid},
+}};
+
+}  // namespace heartbeat_exporter

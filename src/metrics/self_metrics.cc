@@ -1,0 +1,78 @@
+#include "metrics/self_metrics.h"
+
+#include <prometheus/gauge.h>
+
+#include <chrono>
+#include <iterator>
+#include <string>
+#include <utility>
+
+#include "metrics/process_metrics.h"
+#include "version.h"
+
+namespace heartbeat_exporter {
+namespace {
+
+prometheus::MetricFamily single_gauge(std::string name, std::string help, double value) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = prometheus::MetricType::Gauge;
+  prometheus::ClientMetric metric;
+  metric.gauge.value = value;
+  family.metric.push_back(std::move(metric));
+  return family;
+}
+
+}  // namespace
+
+SelfMetrics::SelfMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      read_errors_(prometheus::BuildCounter()
+                       .Name("heartbeat_exporter_read_errors_total")
+                       .Help("Heartbeat files that could not be read or validated, by reason.")
+                       .Register(*registry_)) {
+  prometheus::BuildGauge()
+      .Name("heartbeat_exporter_build_info")
+      .Help(
+          "A metric with a constant '1' value labeled by the version, revision, compiler and "
+          "build type of heartbeat_exporter.")
+      .Register(*registry_)
+      .Add({{"version", kVersion},
+            {"revision", kRevision},
+            {"compiler", kCompiler},
+            {"build_type", kBuildType}})
+      .Set(1);
+  // Every reason exists from the start, so that rate() sees the first error as an increase.
+  for (ReadError reason : kAllReadErrors) {
+    read_errors_.Add({{"reason", std::string(to_string(reason))}});
+  }
+}
+
+void SelfMetrics::count_read_errors(const MonitorReport& report) {
+  for (const auto& result : report.results) {
+    if (result.read_error) {
+      read_errors_.Add({{"reason", std::string(to_string(*result.read_error))}}).Increment();
+    }
+  }
+}
+
+std::vector<prometheus::MetricFamily> SelfMetrics::families(const MonitorReport& report) const {
+  auto families = registry_->Collect();
+  // Built per scrape rather than kept in the registry, so that two scrapes running at once
+  // each report their own figures.
+  families.push_back(
+      single_gauge("heartbeat_exporter_scrape_duration_seconds",
+                   "Time this scrape spent discovering, reading and checking heartbeats.",
+                   std::chrono::duration<double>(report.duration).count()));
+  families.push_back(single_gauge("heartbeat_exporter_discovery_errors",
+                                  "Heartbeat folders that could not be listed, and heartbeat files "
+                                  "skipped for a name that is not UTF-8, in this scrape.",
+                                  static_cast<double>(report.discovery_errors.size())));
+  auto process = to_metric_families(read_process_metrics());
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return families;
+}
+
+}  // namespace heartbeat_exporter

@@ -1,0 +1,77 @@
+#include "metrics/transition_log.h"
+
+#include <algorithm>
+
+#include "util/log.h"
+
+namespace heartbeat_exporter {
+
+void TransitionLog::record(const MonitorReport& report) {
+  std::lock_guard lock(mutex_);
+  // Concurrent scrapes can finish in any order; an older view must not undo a newer one's
+  // log lines, or a state would seem to flap.
+  if (report.checked_at < last_recorded_at_) return;
+  last_recorded_at_ = report.checked_at;
+  // Both lists are sorted by key, so one walk over them pairs each process with its last state.
+  auto by_key = [](const auto& entry, const std::string& key) { return entry.first < key; };
+  for (const auto& result : report.results) {
+    auto previous =
+        std::lower_bound(last_states_.begin(), last_states_.end(), result.process.key, by_key);
+    bool first_sight = previous == last_states_.end() || previous->first != result.process.key;
+    // A healthy process seen for the first time is the normal case and not worth a line.
+    if (first_sight && result.state == HealthState::kHealthy) continue;
+    if (!first_sight && previous->second == result.state) continue;
+    auto fields = {
+        log::Field{"process", result.process.key},
+        log::Field{"from", first_sight ? "unknown" : std::string(to_label_value(previous->second))},
+        log::Field{"to", std::string(to_label_value(result.state))},
+        log::Field{"reason", result.reason},
+        log::Field{"detail", result.detail},
+    };
+    if (result.state == HealthState::kHealthy) {
+      log::info("process state changed", fields);
+    } else {
+      log::warn("process state changed", fields);
+    }
+  }
+  const bool same_processes =
+      last_states_.size() == report.results.size() &&
+      std::equal(last_states_.begin(), last_states_.end(), report.results.begin(),
+                 [](const auto& entry, const CheckResult& result) {
+                   return entry.first == result.process.key;
+                 });
+  if (same_processes) {
+    // The common case: only states change, no key is copied.
+    for (std::size_t i = 0; i < report.results.size(); ++i) {
+      last_states_[i].second = report.results[i].state;
+    }
+  } else {
+    auto is_monitored = [&](const std::string& key) {
+      auto found = std::lower_bound(
+          report.results.begin(), report.results.end(), key,
+          [](const CheckResult& result, const std::string& k) { return result.process.key < k; });
+      return found != report.results.end() && found->process.key == key;
+    };
+    for (const auto& [key, state] : last_states_) {
+      if (!is_monitored(key)) log::info("process no longer monitored", {{"process", key}});
+    }
+    last_states_.clear();
+    last_states_.reserve(report.results.size());
+    for (const auto& result : report.results) {
+      last_states_.emplace_back(result.process.key, result.state);
+    }
+  }
+
+  for (const auto& error : report.discovery_errors) {
+    if (!last_discovery_errors_.contains(error)) log::warn("discovery failed", {{"err", error}});
+  }
+  for (const auto& error : last_discovery_errors_) {
+    if (std::find(report.discovery_errors.begin(), report.discovery_errors.end(), error) ==
+        report.discovery_errors.end()) {
+      log::info("discovery recovered", {{"was", error}});
+    }
+  }
+  last_discovery_errors_ = {report.discovery_errors.begin(), report.discovery_errors.end()};
+}
+
+}  // namespace heartbeat_exporter
