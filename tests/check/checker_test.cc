@@ -65,6 +65,32 @@ class ClockThatRemovesFile final : public Clock {
   std::filesystem::path file_;
 };
 
+// Steps a minute ahead at every reading, and the process beats half a minute after each reading,
+// before the next: a heartbeat read between two readings is 30 s younger than the later one and
+// 30 s ahead of the earlier one. Tells which reading ages are measured from.
+class ClockThatBeatsBetweenReadings final : public Clock {
+ public:
+  ClockThatBeatsBetweenReadings(Timestamp start, std::filesystem::path folder)
+      : start_(start), folder_(std::move(folder)) {}
+  Timestamp now() const override {
+    const Timestamp time = start_ + readings_ * kStep;
+    ++readings_;
+    write_heartbeat_file(folder_, "my_server",
+                         HeartbeatData{.process_key = "my_server",
+                                       .pid = kPid,
+                                       .timestamp = time + kStep / 2,
+                                       .status = "running",
+                                       .iteration = static_cast<std::uint64_t>(readings_)});
+    return time;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kStep{60};
+  Timestamp start_;
+  std::filesystem::path folder_;
+  mutable int readings_ = 0;
+};
+
 ProcessConfig process_config(double timeout_seconds = 60, bool check_pid = true) {
   ProcessConfig process;
   process.key = "my_server";
@@ -478,6 +504,26 @@ TEST_CASE("check_all_processes reports a heartbeat folder that cannot be listed"
   CHECK_THAT(report.discovery_errors[0], Catch::Contains(absent.path.string()));
   REQUIRE(report.results.size() == 1);
   CHECK(report.results[0].state == HealthState::kHealthy);
+}
+
+TEST_CASE(
+    "check_all takes now after the reads, so a heartbeat written while reading is not ahead") {
+  testing::TempDir dir;
+  Config config;
+  config.file = dir / "config.json";
+  ProcessConfig process = process_config();
+  process.heartbeat_path = heartbeat_file_path(dir.path(), "my_server");
+  config.processes = {process};
+  const ClockThatBeatsBetweenReadings clock(kNow, dir.path());
+  const FakeProcessTable table = table_with_live_pid();
+
+  MonitorReport report = Checker(clock, table).check_all(config);
+
+  REQUIRE(report.results.size() == 1);
+  CHECK(report.results[0].state == HealthState::kHealthy);
+  REQUIRE(report.results[0].age_seconds);
+  // Measured from a reading taken before the read, the same heartbeat would be 30 s ahead.
+  CHECK(*report.results[0].age_seconds == 30.0);
 }
 
 TEST_CASE("check_all_processes with the system clock and process table sees this process alive") {
