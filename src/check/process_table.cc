@@ -132,11 +132,12 @@ std::vector<ProcessInfo> ProcessTable::lookup_all(std::span<const std::int64_t> 
   return infos;
 }
 
-SystemProcessTable::SystemProcessTable(std::filesystem::path proc_root)
+SystemProcessTable::SystemProcessTable(std::filesystem::path proc_root, ClockOffset clock_offset)
     : proc_root_(std::move(proc_root)),
       boot_time_(read_boot_time(proc_root_ / "stat")),
       clock_ticks_per_second_(::sysconf(_SC_CLK_TCK)),
-      realtime_minus_boottime_(realtime_minus_boottime()),
+      clock_offset_(clock_offset ? std::move(clock_offset) : realtime_minus_boottime),
+      realtime_minus_boottime_(clock_offset_()),
       max_tracked_(max_tracked_processes()) {}
 
 SystemProcessTable::~SystemProcessTable() {
@@ -172,8 +173,7 @@ std::optional<Timestamp> SystemProcessTable::start_time(
       static_cast<std::int64_t>(*start_ticks % ticks_per_second * 1'000'000 / ticks_per_second)};
   // btime was read at startup; if the wall clock has been stepped since (NTP at boot), start
   // times move with it, or a live process would look like it started after its heartbeat.
-  auto step = std::chrono::round<std::chrono::seconds>(realtime_minus_boottime() -
-                                                       realtime_minus_boottime_);
+  auto step = std::chrono::round<std::chrono::seconds>(clock_offset_() - realtime_minus_boottime_);
   return *boot_time_ + step + seconds + fraction;
 }
 

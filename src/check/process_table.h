@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -45,7 +46,14 @@ class ProcessTable {
 // closed, and at most max_tracked are kept (bounded by RLIMIT_NOFILE at construction).
 class SystemProcessTable final : public ProcessTable {
  public:
-  explicit SystemProcessTable(std::filesystem::path proc_root = "/proc");
+  // The wall clock minus the time since boot, which changes only when the wall clock is stepped.
+  using ClockOffset = std::function<std::chrono::microseconds()>;
+
+  // `clock_offset` (empty: CLOCK_REALTIME minus CLOCK_BOOTTIME) is asked at construction and for
+  // every start time, so that tests can step the wall clock; lookups may ask it from several
+  // threads at once.
+  explicit SystemProcessTable(std::filesystem::path proc_root = "/proc",
+                              ClockOffset clock_offset = {});
   ~SystemProcessTable() override;
   SystemProcessTable(const SystemProcessTable&) = delete;
   SystemProcessTable& operator=(const SystemProcessTable&) = delete;
@@ -71,6 +79,7 @@ class SystemProcessTable final : public ProcessTable {
   std::filesystem::path proc_root_;
   std::optional<Timestamp> boot_time_;  // btime from /proc/stat
   long clock_ticks_per_second_;
+  ClockOffset clock_offset_;
   std::chrono::microseconds realtime_minus_boottime_;  // at construction, to detect clock steps
   std::size_t max_tracked_;
 

@@ -37,6 +37,12 @@ bool is_remote_magic(long magic) {
   return std::find(std::begin(kRemote), std::end(kRemote), value) != std::end(kRemote);
 }
 
+std::optional<long> statfs_type(const std::filesystem::path& path) {
+  struct statfs info {};
+  if (::statfs(path.c_str(), &info) != 0) return std::nullopt;
+  return static_cast<long>(info.f_type);
+}
+
 }  // namespace
 
 HeartbeatCache::Scrape::Scrape(const HeartbeatCache& cache, std::shared_ptr<const Entries> previous,
@@ -81,8 +87,10 @@ std::size_t HeartbeatCache::Scrape::reused() const {
 
 // The default window of 1 s is far beyond any file system's timestamp granularity (ext4 and
 // xfs: one kernel tick).
-HeartbeatCache::HeartbeatCache(std::chrono::nanoseconds racy_window)
-    : racy_window_ns_(racy_window.count()) {}
+HeartbeatCache::HeartbeatCache(std::chrono::nanoseconds racy_window,
+                               FileSystemTypeOf file_system_type)
+    : racy_window_ns_(racy_window.count()),
+      file_system_type_(file_system_type ? std::move(file_system_type) : statfs_type) {}
 
 HeartbeatCache::Scrape HeartbeatCache::begin(std::size_t slots) const {
   const std::int64_t trusted_before = realtime_ns() - racy_window_ns_;
@@ -114,11 +122,11 @@ bool HeartbeatCache::is_local(std::uint64_t device, const std::filesystem::path&
       return found->second;
     }
   }
-  struct statfs info {};
   // A failed statfs (the file was just deleted) says nothing about the device: do not trust
   // this file, and ask again next time rather than remember it.
-  if (::statfs(path.c_str(), &info) != 0) return false;
-  const bool local = !is_remote_magic(info.f_type);
+  const std::optional<long> type = file_system_type_(path);
+  if (!type) return false;
+  const bool local = !is_remote_magic(*type);
   std::lock_guard lock(mutex_);
   local_devices_.emplace(device, local);
   return local;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -63,9 +64,15 @@ class HeartbeatCache {
     std::int64_t trusted_before_ns_;
   };
 
+  // The statfs(2) f_type of the file system holding a path, nullopt when it cannot be told.
+  using FileSystemTypeOf = std::function<std::optional<long>(const std::filesystem::path&)>;
+
   // racy_window: how long a file must have been left alone before it was read for its stamp to
   // be trusted. Tests use 0.
-  explicit HeartbeatCache(std::chrono::nanoseconds racy_window = std::chrono::seconds{1});
+  // file_system_type (empty: statfs) tells local file systems from network and FUSE ones, so that
+  // tests can put a file on NFS; scrapes may ask it from several threads at once.
+  explicit HeartbeatCache(std::chrono::nanoseconds racy_window = std::chrono::seconds{1},
+                          FileSystemTypeOf file_system_type = {});
 
   Scrape begin(std::size_t slots) const;
   void commit(Scrape&& scrape);
@@ -75,6 +82,7 @@ class HeartbeatCache {
   bool is_local(std::uint64_t device, const std::filesystem::path& path) const;
 
   std::int64_t racy_window_ns_;
+  FileSystemTypeOf file_system_type_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Entries> entries_ = std::make_shared<Entries>();
   mutable std::unordered_map<std::uint64_t, bool> local_devices_;

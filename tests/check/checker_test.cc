@@ -17,6 +17,7 @@
 
 #include "heartbeat/heartbeat_cache.h"
 #include "heartbeat_exporter/writer.h"
+#include "support/fakes.h"
 #include "support/temp_dir.h"
 
 namespace heartbeat_exporter {
@@ -29,27 +30,24 @@ using std::chrono::year;
 constexpr std::int64_t kPid = 123;
 const Timestamp kNow{sys_days{year{2026} / 2 / 5} + 6h};
 
-class FakeProcessTable final : public ProcessTable {
+using testing::FakeClock;
+using testing::FakeProcessTable;
+
+// Counts lookups and remembers the last pid asked, to show when decide_health asks the table at
+// all. Kept here because counting in the shared fake would make it unsafe to share across threads.
+class CountingProcessTable final : public ProcessTable {
  public:
+  explicit CountingProcessTable(FakeProcessTable table = FakeProcessTable())
+      : answers(std::move(table)) {}
   ProcessInfo lookup(std::int64_t pid) const override {
     ++lookups;
     looked_up_pid = pid;
-    auto it = processes.find(pid);
-    return it == processes.end() ? ProcessInfo{} : it->second;
+    return answers.lookup(pid);
   }
 
-  std::map<std::int64_t, ProcessInfo> processes;
+  FakeProcessTable answers;
   mutable int lookups = 0;
   mutable std::int64_t looked_up_pid = 0;
-};
-
-class FakeClock final : public Clock {
- public:
-  explicit FakeClock(Timestamp time) : time_(time) {}
-  Timestamp now() const override { return time_; }
-
- private:
-  Timestamp time_;
 };
 
 // Deletes a file when asked for the time, to tell whether "now" was taken before or after a read.
@@ -65,6 +63,32 @@ class ClockThatRemovesFile final : public Clock {
  private:
   Timestamp time_;
   std::filesystem::path file_;
+};
+
+// Steps a minute ahead at every reading, and the process beats half a minute after each reading,
+// before the next: a heartbeat read between two readings is 30 s younger than the later one and
+// 30 s ahead of the earlier one. Tells which reading ages are measured from.
+class ClockThatBeatsBetweenReadings final : public Clock {
+ public:
+  ClockThatBeatsBetweenReadings(Timestamp start, std::filesystem::path folder)
+      : start_(start), folder_(std::move(folder)) {}
+  Timestamp now() const override {
+    const Timestamp time = start_ + readings_ * kStep;
+    ++readings_;
+    write_heartbeat_file(folder_, "my_server",
+                         HeartbeatData{.process_key = "my_server",
+                                       .pid = kPid,
+                                       .timestamp = time + kStep / 2,
+                                       .status = "running",
+                                       .iteration = static_cast<std::uint64_t>(readings_)});
+    return time;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kStep{60};
+  Timestamp start_;
+  std::filesystem::path folder_;
+  mutable int readings_ = 0;
 };
 
 ProcessConfig process_config(double timeout_seconds = 60, bool check_pid = true) {
@@ -88,15 +112,11 @@ ReadResult heartbeat_at(Timestamp timestamp, std::string status = "running") {
 }
 
 FakeProcessTable table_with_live_pid(std::optional<Timestamp> start_time = kNow - 24h) {
-  FakeProcessTable table;
-  table.processes[kPid] = ProcessInfo{Liveness::kAlive, start_time};
-  return table;
+  return FakeProcessTable({{kPid, ProcessInfo{Liveness::kAlive, start_time}}});
 }
 
 FakeProcessTable table_with_zombie() {
-  FakeProcessTable table;
-  table.processes[kPid] = ProcessInfo{Liveness::kZombie, kNow - 24h};
-  return table;
+  return FakeProcessTable({{kPid, ProcessInfo{Liveness::kZombie, kNow - 24h}}});
 }
 
 std::string heartbeat_json(std::int64_t pid, std::string_view timestamp,
@@ -135,7 +155,7 @@ TEST_CASE("a report is all healthy only when every result is healthy, and an emp
 }
 
 TEST_CASE("a fresh running heartbeat from a live pid is HEALTHY with no reason or detail") {
-  FakeProcessTable table = table_with_live_pid();
+  CountingProcessTable table(table_with_live_pid());
   CheckResult result = decide_health(process_config(), heartbeat_at(kNow - 2500ms), kNow, table);
 
   CHECK(result.state == HealthState::kHealthy);
@@ -156,7 +176,7 @@ TEST_CASE("a fresh running heartbeat from a live pid is HEALTHY with no reason o
 
 TEST_CASE("a failed read is NO_HEARTBEAT with the read error's name and message") {
   for (ReadError error : kAllReadErrors) {
-    FakeProcessTable table = table_with_live_pid();
+    CountingProcessTable table(table_with_live_pid());
     CheckResult result =
         decide_health(process_config(),
                       ReadResult::fail(error, "field \"pid\": expected an integer"), kNow, table);
@@ -183,7 +203,7 @@ TEST_CASE("a failed read is NO_HEARTBEAT even when the pid is gone") {
 TEST_CASE(
     "a timestamp further in the future than the timeout is NO_HEARTBEAT, even with a dead "
     "pid") {
-  FakeProcessTable table;
+  CountingProcessTable table;
   CheckResult result = decide_health(process_config(), heartbeat_at(kNow + 120s), kNow, table);
 
   CHECK(result.state == HealthState::kNoHeartbeat);
@@ -227,7 +247,7 @@ TEST_CASE("a timestamp in the future within the timeout is judged normally with 
 }
 
 TEST_CASE("a gone pid is STALE_PID process_gone, with the age still reported") {
-  FakeProcessTable table;
+  CountingProcessTable table;
   CheckResult result = decide_health(process_config(), heartbeat_at(kNow - 5s), kNow, table);
 
   CHECK(result.state == HealthState::kStalePid);
@@ -352,7 +372,7 @@ TEST_CASE("a status other than \"running\" is ERROR_STATUS with the status quote
 }
 
 TEST_CASE("with check_pid false the process table is never asked") {
-  FakeProcessTable table;
+  CountingProcessTable table;
   SECTION("a dead pid with a fresh heartbeat is HEALTHY") {
     CHECK(decide_health(process_config(60, false), heartbeat_at(kNow - 1s), kNow, table).state ==
           HealthState::kHealthy);
@@ -367,7 +387,7 @@ TEST_CASE("with check_pid false the process table is never asked") {
         HealthState::kErrorStatus);
   }
   SECTION("a zombie is HEALTHY") {
-    table = table_with_zombie();
+    table.answers = table_with_zombie();
     CHECK(decide_health(process_config(60, false), heartbeat_at(kNow - 1s), kNow, table).state ==
           HealthState::kHealthy);
   }
@@ -486,6 +506,26 @@ TEST_CASE("check_all_processes reports a heartbeat folder that cannot be listed"
   CHECK(report.results[0].state == HealthState::kHealthy);
 }
 
+TEST_CASE(
+    "check_all takes now after the reads, so a heartbeat written while reading is not ahead") {
+  testing::TempDir dir;
+  Config config;
+  config.file = dir / "config.json";
+  ProcessConfig process = process_config();
+  process.heartbeat_path = heartbeat_file_path(dir.path(), "my_server");
+  config.processes = {process};
+  const ClockThatBeatsBetweenReadings clock(kNow, dir.path());
+  const FakeProcessTable table = table_with_live_pid();
+
+  MonitorReport report = Checker(clock, table).check_all(config);
+
+  REQUIRE(report.results.size() == 1);
+  CHECK(report.results[0].state == HealthState::kHealthy);
+  REQUIRE(report.results[0].age_seconds);
+  // Measured from a reading taken before the read, the same heartbeat would be 30 s ahead.
+  CHECK(*report.results[0].age_seconds == 30.0);
+}
+
 TEST_CASE("check_all_processes with the system clock and process table sees this process alive") {
   testing::TempDir dir;
   Config config;
@@ -511,22 +551,9 @@ constexpr std::int64_t kDeadPid = 456;
 // Close after the timestamps of the fuzz corpus's heartbeats (2026-02-05T06:17:29.601049Z).
 const Timestamp kCorpusNow{sys_days{year{2026} / 2 / 5} + 6h + 18min};
 
-// Answers from a fixed map and counts nothing, so that several threads may ask at once.
-class FixedProcessTable final : public ProcessTable {
- public:
-  explicit FixedProcessTable(std::map<std::int64_t, ProcessInfo> processes)
-      : processes_(std::move(processes)) {}
-  ProcessInfo lookup(std::int64_t pid) const override {
-    auto it = processes_.find(pid);
-    return it == processes_.end() ? ProcessInfo{} : it->second;
-  }
-
- private:
-  std::map<std::int64_t, ProcessInfo> processes_;
-};
-
-FixedProcessTable mixed_process_table(Timestamp now) {
-  return FixedProcessTable({
+// A live, a zombie and a reused pid, for mixed_heartbeat() and for the fuzz corpus.
+FakeProcessTable mixed_process_table(Timestamp now) {
+  return FakeProcessTable({
       {kPid, {Liveness::kAlive, now - 24h}},
       {kZombiePid, {Liveness::kZombie, now - 24h}},
       {kReusedPid, {Liveness::kAlive, now - 1s}},
@@ -685,7 +712,7 @@ const CheckResult& result_for(const MonitorReport& report, std::string_view key)
 TEST_CASE("a parallel Checker with 4 threads gives exactly check_all_processes' results") {
   testing::TempDir dir;
   const Config config = mixed_config(dir, 1800, 200, kNow);
-  const FixedProcessTable table = mixed_process_table(kNow);
+  const FakeProcessTable table = mixed_process_table(kNow);
   const FakeClock clock(kNow);
 
   const MonitorReport serial = check_all_processes(config, clock, table);
@@ -715,7 +742,7 @@ TEST_CASE("a Checker that reuses unchanged files answers like a fresh check, and
   renamed.timestamp = kCorpusNow - 5s;
   renamed.status = "running";
   write_heartbeat_file(dir / "beats", "renamed", renamed);
-  const FixedProcessTable table = mixed_process_table(kCorpusNow);
+  const FakeProcessTable table = mixed_process_table(kCorpusNow);
   const FakeClock clock(kCorpusNow);
   const Checker checker(clock, table, CheckerOptions{2, true});
 
@@ -746,7 +773,7 @@ TEST_CASE("concurrent check_all calls on one Checker that reuses files all give 
   testing::TempDir dir;
   Config config = mixed_config(dir, 900, 100, kCorpusNow);
   add_settled_files(config, dir);
-  const FixedProcessTable table = mixed_process_table(kCorpusNow);
+  const FakeProcessTable table = mixed_process_table(kCorpusNow);
   const FakeClock clock(kCorpusNow);
   const MonitorReport serial = check_all_processes(config, clock, table);
   const Checker checker(clock, table, CheckerOptions{2, true});

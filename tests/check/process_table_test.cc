@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "check/checker.h"
 #include "heartbeat_exporter/reader.h"
 #include "support/temp_dir.h"
 
@@ -136,6 +137,43 @@ TEST_CASE("a start time in ticks is converted to microseconds after the boot tim
   ProcessInfo info = SystemProcessTable(proc.path()).lookup(own_pid());
   REQUIRE(info.start_time);
   CHECK(*info.start_time == Timestamp{std::chrono::seconds{kFakeBootTime} + 123450ms});
+}
+
+TEST_CASE("start times move with a wall-clock step, so a live process is not taken for reused") {
+  const std::chrono::hours step = GENERATE(-1h, 1h);
+  INFO("wall clock stepped by " << step.count() << " h");
+  testing::TempDir proc;
+  write_fake_proc(proc, stat_line(own_pid(), "worker", 'S', 3 * clock_ticks()));
+  std::chrono::microseconds realtime_minus_boottime = std::chrono::seconds{kFakeBootTime};
+  SystemProcessTable table(proc.path(), [&] { return realtime_minus_boottime; });
+
+  realtime_minus_boottime += step;
+
+  // Started 3 s after boot, which the stepped wall clock now calls 3 s + step after btime.
+  const Timestamp started{std::chrono::seconds{kFakeBootTime} + 3s + step};
+  const ProcessInfo info = table.lookup(own_pid());
+  CHECK(info.liveness == Liveness::kAlive);
+  REQUIRE(info.start_time);
+  CHECK(format_timestamp(*info.start_time) == format_timestamp(started));
+  const auto all = table.lookup_all(std::vector<std::int64_t>{own_pid()});
+  REQUIRE(all.at(0).start_time);
+  CHECK(format_timestamp(*all.at(0).start_time) == format_timestamp(started));
+
+  // A heartbeat the process wrote 10 s after it started, by the stepped wall clock.
+  const HeartbeatData heartbeat{.process_key = "worker",
+                                .pid = own_pid(),
+                                .timestamp = started + 10s,
+                                .status = "running",
+                                .iteration = 1};
+  const ProcessConfig process{.key = "worker",
+                              .heartbeat_path = "/var/lib/heartbeats/worker.json",
+                              .timeout_seconds = 60,
+                              .check_pid = true,
+                              .labels = {}};
+  const CheckResult result =
+      decide_health(process, ReadResult::success(heartbeat), started + 11s, table);
+  CHECK(result.reason == "");
+  CHECK(result.state == HealthState::kHealthy);
 }
 
 TEST_CASE("state Z in stat is a zombie and state X is gone") {

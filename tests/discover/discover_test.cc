@@ -156,6 +156,53 @@ TEST_CASE("an earlier heartbeat folder wins over a later one") {
   CHECK(discovery.processes[0].labels == Labels{{"from", "second"}});
 }
 
+// Enough duplicated keys that std::sort is no longer an insertion sort (it is up to 16 elements
+// in libstdc++), so that only a stable sort keeps the order in which equal keys were found.
+constexpr int kManyKeys = 60;
+
+std::string many_key(int i) { return "p" + std::string(i < 10 ? "0" : "") + std::to_string(i); }
+
+TEST_CASE("a configured process wins over a discovered file for each of many duplicated keys") {
+  TempDir dir;
+  Config config;
+  for (int i = 0; i < kManyKeys; ++i) {
+    dir.write("w/" + many_key(i) + ".json", "");
+    config.processes.push_back(configured(many_key(i), "/elsewhere/" + many_key(i) + ".json"));
+  }
+  config.heartbeat_dirs.push_back(folder(dir / "w"));
+
+  auto discovery = discover_processes(config);
+
+  REQUIRE(discovery.processes.size() == kManyKeys);
+  for (int i = 0; i < kManyKeys; ++i) {
+    const auto& process = discovery.processes[static_cast<std::size_t>(i)];
+    INFO(process.key);
+    CHECK(process.key == many_key(i));
+    CHECK(process.heartbeat_path == "/elsewhere/" + many_key(i) + ".json");
+  }
+}
+
+TEST_CASE("an earlier heartbeat folder wins over a later one for each of many duplicated keys") {
+  TempDir dir;
+  for (int i = 0; i < kManyKeys; ++i) {
+    for (auto name : {"first", "second", "third"}) {
+      dir.write(std::string(name) + "/" + many_key(i) + ".json", "");
+    }
+  }
+  Config config;
+  config.heartbeat_dirs = {folder(dir / "first"), folder(dir / "second"), folder(dir / "third")};
+
+  auto discovery = discover_processes(config);
+
+  REQUIRE(discovery.processes.size() == kManyKeys);
+  for (int i = 0; i < kManyKeys; ++i) {
+    const auto& process = discovery.processes[static_cast<std::size_t>(i)];
+    INFO(process.key);
+    CHECK(process.key == many_key(i));
+    CHECK(process.heartbeat_path == dir / "first" / (many_key(i) + ".json"));
+  }
+}
+
 TEST_CASE("a folder that cannot be listed adds one error line and the rest is still returned") {
   TempDir dir;
   dir.write("good/found.json", "");

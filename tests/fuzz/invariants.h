@@ -41,8 +41,10 @@ inline const Timestamp kProcessStart = kFixedNow - std::chrono::hours{1};
 
 inline constexpr std::string_view kConfigFile = "/etc/heartbeat_exporter/config.json";
 
-// Every answer the process table can give, chosen by pid % 5 so that an input picks its own.
-class FakeProcessTable final : public ProcessTable {
+// Every answer the process table can give, chosen by pid % 5 so that an input picks its own. Kept
+// here rather than in support/fakes.h because any fuzzed pid must get one of these answers, which a
+// table of listed pids cannot give.
+class FuzzProcessTable final : public ProcessTable {
  public:
   ProcessInfo lookup(std::int64_t pid) const override {
     switch (pid % 5) {
@@ -251,7 +253,7 @@ inline void check_verdict(const ProcessConfig& process, const ReadResult& read,
   const std::string where = "process timeout " + std::to_string(process.timeout_seconds) +
                             " check_pid " + (process.check_pid ? "true" : "false") + ": " +
                             std::string(to_string(result.state)) + " (" + result.reason + ")";
-  const FakeProcessTable processes;
+  const FuzzProcessTable processes;
   const HealthState expected = expected_state(process, read, kFixedNow, processes);
   if (result.state != expected) {
     out.push_back(where + ": expected " + std::string(to_string(expected)));
@@ -310,7 +312,7 @@ inline Violations check_heartbeat(std::string_view json) {
   const ReadResult read = parse_heartbeat(json);
   check_read(json, read, out);
   if (read.heartbeat.has_value() == read.failure.has_value()) return out;
-  const FakeProcessTable processes;
+  const FuzzProcessTable processes;
   for (const ProcessConfig& process : process_variants()) {
     check_verdict(process, read, decide_health(process, read, kFixedNow, processes), out);
   }

@@ -67,7 +67,7 @@ TEST_CASE("the heartbeat invariants catch a verdict that contradicts the state t
   const ReadResult read = parse_heartbeat(json);
   REQUIRE(read.ok());
   const ProcessConfig process = process_variants().front();
-  CheckResult verdict = decide_health(process, read, kFixedNow, FakeProcessTable());
+  CheckResult verdict = decide_health(process, read, kFixedNow, FuzzProcessTable());
   REQUIRE(verdict.state == HealthState::kHealthy);
 
   Violations violations;

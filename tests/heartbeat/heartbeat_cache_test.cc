@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,6 +141,31 @@ TEST_CASE("an unchanged settled file is answered from the cache with an identica
   check_same(second.result, first.result);
   check_same(third.result, first.result);
   check_same(second.result, read_heartbeat(path));
+}
+
+TEST_CASE(
+    "a file on a network or FUSE file system is read on every scrape, a local one is reused") {
+  struct Row {
+    const char* file_system;
+    long type;
+    std::size_t reused_after_first;
+  };
+  const Row row = GENERATE(values<Row>({{"NFS", NFS_SUPER_MAGIC, 0},
+                                        {"CIFS", CIFS_SUPER_MAGIC, 0},
+                                        {"FUSE", FUSE_SUPER_MAGIC, 0},
+                                        {"ext4", EXT4_SUPER_MAGIC, 1},
+                                        {"tmpfs", TMPFS_MAGIC, 1}}));
+  INFO(row.file_system);
+  TempDir dir;
+  const auto path = dir.write("worker.json", heartbeat_json(7));
+  HeartbeatCache cache(0ns, [type = row.type](const std::filesystem::path&) { return type; });
+
+  CHECK(scrape_once(cache, path).reused == 0);
+  for (int scrape = 2; scrape <= 3; ++scrape) {
+    const Scraped later = scrape_once(cache, path);
+    CHECK(later.reused == row.reused_after_first);
+    CHECK(iteration_of(later) == std::uint64_t{7});
+  }
 }
 
 TEST_CASE("reused counts exactly the files of a scrape that were answered from the cache") {

@@ -16,6 +16,7 @@
 #include "metrics/collector.h"
 #include "metrics/serializer_oracle.h"
 #include "support/exposition_parser.h"
+#include "support/fakes.h"
 #include "support/http_client.h"
 #include "support/temp_dir.h"
 
@@ -24,19 +25,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class FixedClock final : public Clock {
- public:
-  explicit FixedClock(Timestamp now) : now_(now) {}
-  Timestamp now() const override { return now_; }
-
- private:
-  Timestamp now_;
-};
-
-class EverythingAlive final : public ProcessTable {
- public:
-  ProcessInfo lookup(std::int64_t) const override { return {Liveness::kAlive, std::nullopt}; }
-};
+using testing::everything_alive;
+using testing::FakeClock;
 
 std::shared_ptr<const Config> config_of(const testing::TempDir& dir,
                                         const std::vector<std::string>& keys) {
@@ -96,8 +86,8 @@ TEST_CASE("concurrent scrapes, checks and config swaps each see one whole config
   auto config_b = config_of(dir, {"b1", "b2", "b3"});
   const std::set<std::string> set_a = {"a1", "a2"};
   const std::set<std::string> set_b = {"b1", "b2", "b3"};
-  FixedClock clock(now);
-  EverythingAlive processes;
+  FakeClock clock(now);
+  const auto processes = everything_alive();
   HeartbeatCollector collector(config_a, clock, processes);
 
   std::atomic<bool> stop{false};
@@ -145,8 +135,8 @@ TEST_CASE("expose serves the rendered check, then the exporter's own metrics, gz
           .process_key = "a2", .pid = 1, .timestamp = now, .status = "failed", .iteration = 9});
   dir.write("broken.json", "{\"pid\": ");
   auto config = config_of(dir, {"a1", "a2", "broken", "missing"});
-  FixedClock clock(now + 1500ms);
-  EverythingAlive processes;
+  FakeClock clock(now + 1500ms);
+  const auto processes = everything_alive();
   HeartbeatCollector collector(config, clock, processes);
   auto exposition = collector.expose();
   const std::string exposed = exposition->text().joined();
@@ -203,7 +193,7 @@ TEST_CASE("concurrent expose calls while a collection is in flight share that on
       dir.path(), "a1",
       HeartbeatData{
           .process_key = "a1", .pid = 1, .timestamp = now, .status = "running", .iteration = 1});
-  FixedClock clock(now);
+  FakeClock clock(now);
   GatedProcessTable processes;
   HeartbeatCollector collector(config_of(dir, {"a1"}), clock, processes);
 
@@ -236,8 +226,8 @@ TEST_CASE("concurrent expose calls and config swaps: every exposition is whole a
   write_healthy_heartbeats(dir, now, {"a1", "a2", "b1", "b2", "b3"});
   auto config_a = config_of(dir, {"a1", "a2"});
   auto config_b = config_of(dir, {"b1", "b2", "b3"});
-  FixedClock clock(now);
-  EverythingAlive processes;
+  FakeClock clock(now);
+  const auto processes = everything_alive();
   HeartbeatCollector collector(config_a, clock, processes,
                                CheckerOptions{.threads = 2, .reuse_unchanged_files = true});
   std::atomic<bool> stop{false};

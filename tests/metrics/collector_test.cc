@@ -18,13 +18,13 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "heartbeat_exporter/writer.h"
 #include "support/exposition_parser.h"
+#include "support/fakes.h"
 #include "support/temp_dir.h"
 #include "util/log.h"
 #include "version.h"
@@ -45,21 +45,8 @@ using Strings = std::vector<std::string>;
 const Timestamp kHeartbeatTime{sys_days{year{2026} / 2 / 5} + 6h};
 constexpr std::int64_t kPid = 4242;
 
-class FakeClock final : public Clock {
- public:
-  Timestamp now() const override { return time; }
-  Timestamp time = kHeartbeatTime;
-};
-
-// Every pid is alive and started long before any heartbeat, unless listed in `gone`.
-class FakeProcessTable final : public ProcessTable {
- public:
-  ProcessInfo lookup(std::int64_t pid) const override {
-    if (gone.count(pid) > 0) return ProcessInfo{Liveness::kGone, std::nullopt};
-    return ProcessInfo{Liveness::kAlive, kHeartbeatTime - 24h};
-  }
-  std::set<std::int64_t> gone;
-};
+using testing::FakeClock;
+using testing::FakeProcessTable;
 
 std::string format_value(double value) {
   char buffer[64];
@@ -358,8 +345,9 @@ class StderrCapture {
 struct CollectorFixture {
   TempDir dir;
   TempDir log_dir;
-  FakeClock clock;
-  FakeProcessTable processes;
+  FakeClock clock{kHeartbeatTime};
+  // Every pid is alive and started long before any heartbeat, unless a test says otherwise.
+  FakeProcessTable processes{ProcessInfo{Liveness::kAlive, kHeartbeatTime - 24h}};
   StderrCapture log{log_dir / "stderr.log"};
 
   CollectorFixture() { log::configure(log::Level::kInfo, log::Format::kLogfmt); }
@@ -546,7 +534,7 @@ TEST_CASE("every scrape decides afresh: moving the clock past the timeout makes 
 TEST_CASE("liveness comes from the injected process table, not from /proc") {
   CollectorFixture fixture;
   fixture.beat("a", kHeartbeatTime);
-  fixture.processes.gone.insert(kPid);
+  fixture.processes.by_pid[kPid] = ProcessInfo{Liveness::kGone, std::nullopt};
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
 
   auto families = scrape(collector);

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "support/fakes.h"
+
 namespace heartbeat_exporter {
 namespace {
 
@@ -58,15 +60,10 @@ TEST_CASE("gzip is refused when Accept-Encoding omits it or gives it q=0") {
   }
 }
 
-// Every pid is alive; the server tests below never read a heartbeat.
-class AliveProcessTable final : public ProcessTable {
- public:
-  ProcessInfo lookup(std::int64_t) const override { return {Liveness::kAlive, std::nullopt}; }
-};
-
 std::shared_ptr<HeartbeatCollector> empty_collector() {
   static const SystemClock clock;
-  static const AliveProcessTable processes;
+  // The server tests below never read a heartbeat.
+  static const testing::FakeProcessTable processes = testing::everything_alive();
   return std::make_shared<HeartbeatCollector>(std::make_shared<Config>(), clock, processes);
 }
 
