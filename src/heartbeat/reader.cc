@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include "heartbeat/heartbeat_cache.h"
+#include "heartbeat/reader_detail.h"
 #include "util/bounded_file.h"
 #include "util/utf8.h"
 
