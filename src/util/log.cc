@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "heartbeat_exporter/timestamp.h"
+#include "util/time_format.h"
 
 namespace heartbeat_exporter::log {
 namespace {
@@ -135,7 +135,8 @@ std::string format_event(Format format, std::string_view time, Level level,
 void write(Level level, std::string_view message, Fields fields) {
   if (!enabled(level)) return;
   auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
-  std::string line = format_event(g_format.load(), format_timestamp(now), level, message, fields);
+  std::string line =
+      format_event(g_format.load(), detail::format_rfc3339(now), level, message, fields);
   std::lock_guard lock(g_write_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

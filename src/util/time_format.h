@@ -1,0 +1,13 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+
+namespace heartbeat_exporter::detail {
+
+// An instant as RFC 3339 in UTC with microseconds and "+00:00", e.g.
+// "2026-02-05T06:17:29.601049+00:00": the one spelling of a time in heartbeat files, messages
+// and log lines. Independent of TZ and the locale.
+std::string format_rfc3339(std::chrono::sys_time<std::chrono::microseconds> time);
+
+}  // namespace heartbeat_exporter::detail
