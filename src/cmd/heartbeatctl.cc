@@ -15,6 +15,7 @@
 #include "heartbeat_exporter/timestamp.h"
 #include "heartbeat_exporter/writer.h"
 #include "util/flags.h"
+#include "util/time_format.h"
 #include "version.h"
 
 namespace heartbeat_exporter {
@@ -137,11 +138,9 @@ int stop(int argc, char** argv) {
   return kExitOk;
 }
 
+// The AGE column: "-" while no heartbeat has been read, like the other empty cells.
 std::string format_age(const CheckResult& result) {
-  if (!result.age_seconds) return "-";
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1fs", *result.age_seconds);
-  return buffer;
+  return result.age_seconds ? detail::format_age(*result.age_seconds) + "s" : "-";
 }
 
 void print_table(const MonitorReport& report) {

@@ -18,4 +18,10 @@ std::string format_rfc3339(std::chrono::sys_time<std::chrono::microseconds> time
   return buffer;
 }
 
+std::string format_age(double seconds) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.1f", seconds);
+  return buffer;
+}
+
 }  // namespace heartbeat_exporter::detail

@@ -10,4 +10,8 @@ namespace heartbeat_exporter::detail {
 // and log lines. Independent of TZ and the locale.
 std::string format_rfc3339(std::chrono::sys_time<std::chrono::microseconds> time);
 
+// A number of seconds to a tenth, e.g. "95.3", without a unit: the one spelling of an age in
+// check details, the landing page and heartbeatctl's table.
+std::string format_age(double seconds);
+
 }  // namespace heartbeat_exporter::detail
