@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "util/bounded_file.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 namespace heartbeat_exporter {
@@ -68,20 +69,7 @@ std::string format_number(double value) {
 
 // Keys are user text; escaping control characters keeps every error message on one line.
 std::string printable(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return detail::escape_bytes(text, detail::EscapedBytes::kControl);
 }
 
 std::string join(const std::string& parent, std::string_view name) {

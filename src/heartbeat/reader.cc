@@ -9,6 +9,7 @@
 
 #include "heartbeat/reader_detail.h"
 #include "util/bounded_file.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 namespace heartbeat_exporter {
@@ -19,7 +20,7 @@ namespace {
 constexpr unsigned kParseFlags =
     rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
-std::string quoted(const std::filesystem::path& path) { return "\"" + path.string() + "\""; }
+using detail::quoted;
 
 std::string field_message(std::string_view field, std::string_view problem) {
   return "field \"" + std::string(field) + "\": " + std::string(problem);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <mutex>
 
+#include "util/text.h"
 #include "util/time_format.h"
 
 namespace heartbeat_exporter::log {
@@ -38,7 +39,6 @@ bool needs_logfmt_quotes(std::string_view value) {
 
 // Escapes for both a logfmt quoted value and a JSON string: the two agree on \" \\ \n \t.
 void append_escaped(std::string& out, std::string_view value) {
-  static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned char c : value) {
     switch (c) {
       case '"':
@@ -58,9 +58,7 @@ void append_escaped(std::string& out, std::string_view value) {
         break;
       default:
         if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
+          detail::append_hex_escape(out, "\\u00", c);
         } else {
           out += static_cast<char>(c);
         }
