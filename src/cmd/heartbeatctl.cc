@@ -3,7 +3,6 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -15,6 +14,7 @@
 #include "heartbeat_exporter/timestamp.h"
 #include "heartbeat_exporter/writer.h"
 #include "util/flags.h"
+#include "util/parse_integer.h"
 #include "util/time_format.h"
 #include "version.h"
 
@@ -45,12 +45,6 @@ constexpr const char* kUsage =
 int usage_error(const std::string& message, const std::string& usage) {
   std::fprintf(stderr, "heartbeatctl: error: %s\n\n%s", message.c_str(), usage.c_str());
   return kExitUsage;
-}
-
-template <typename Integer>
-bool parse_integer(std::string_view text, Integer& out) {
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size() && !text.empty();
 }
 
 // Parses a subcommand's flags; returns an exit status when the command must end here.
@@ -94,16 +88,19 @@ int beat(int argc, char** argv) {
   data.status = flags.get("status");
   // The shell (or cron job) that runs heartbeatctl is the process whose liveness matters.
   data.pid = getppid();
-  if (flags.is_set("pid") &&
-      (!parse_integer(flags.get("pid"), data.pid) || data.pid < 1 || data.pid > kMaxPid)) {
-    return usage_error("--pid must be an integer from 1 to " + std::to_string(kMaxPid),
-                       flags.usage());
+  if (flags.is_set("pid")) {
+    auto pid = detail::parse_integer<std::int64_t>(flags.get("pid"));
+    if (!pid || *pid < 1 || *pid > kMaxPid) {
+      return usage_error("--pid must be an integer from 1 to " + std::to_string(kMaxPid),
+                         flags.usage());
+    }
+    data.pid = *pid;
   }
   std::uint64_t iteration = 1;
   if (flags.is_set("iteration")) {
-    if (!parse_integer(flags.get("iteration"), iteration)) {
-      return usage_error("--iteration must be a non-negative integer", flags.usage());
-    }
+    auto parsed = detail::parse_integer<std::uint64_t>(flags.get("iteration"));
+    if (!parsed) return usage_error("--iteration must be a non-negative integer", flags.usage());
+    iteration = *parsed;
   } else {
     auto previous = read_heartbeat(heartbeat_file_path(flags.get("dir"), flags.get("key")));
     if (previous.ok() && previous.heartbeat->iteration) {
