@@ -1,8 +1,6 @@
 #include "config/config.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +12,7 @@
 #include <utility>
 
 #include "util/bounded_file.h"
+#include "util/json.h"
 #include "util/text.h"
 #include "util/utf8.h"
 
@@ -25,11 +24,6 @@ namespace fs = std::filesystem;
 // A config is a few kilobytes; the bound keeps a wrong --config.file (a disk image, a log) from
 // costing the exporter its memory.
 constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
-
-// Iterative parsing keeps a deeply nested hostile document from overflowing the stack, and
-// validating UTF-8 keeps invalid label values out of the exposition.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
 using rapidjson::Value;
 
@@ -108,14 +102,9 @@ class Parser {
 
   ConfigResult parse(std::string_view json) {
     rapidjson::Document document;
-    rapidjson::MemoryStream stream(json.data(), json.size());
-    document.ParseStream<kParseFlags, rapidjson::UTF8<>>(stream);
-    if (document.HasParseError()) {
-      return invalid_json(document.GetErrorOffset(), document.GetParseError());
-    }
-    // The stream reports a NUL byte as the end of input, so text after one would be ignored.
-    if (stream.Tell() != json.size()) {
-      return invalid_json(stream.Tell(), rapidjson::kParseErrorDocumentRootNotSingular);
+    if (const auto error = detail::parse_json(document, json)) {
+      return {std::nullopt, file_ + ": invalid JSON at offset " + std::to_string(error->offset) +
+                                ": " + std::string(error->message)};
     }
     if (!document.IsObject()) return {std::nullopt, file_ + ": the top level must be an object"};
     auto config = parse_top_level(document);
@@ -124,11 +113,6 @@ class Parser {
   }
 
  private:
-  ConfigResult invalid_json(std::size_t offset, rapidjson::ParseErrorCode code) const {
-    return {std::nullopt, file_ + ": invalid JSON at offset " + std::to_string(offset) + ": " +
-                              rapidjson::GetParseError_En(code)};
-  }
-
   // Records the first error; always returns nullopt so callers can `return fail(...)`.
   std::nullopt_t fail(const std::string& field, std::string_view what) {
     error_ = file_ + ": " + field + ": " + std::string(what);

@@ -1,7 +1,6 @@
 #include "heartbeat_exporter/reader.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,16 +8,12 @@
 
 #include "heartbeat/reader_detail.h"
 #include "util/bounded_file.h"
+#include "util/json.h"
 #include "util/text.h"
 #include "util/utf8.h"
 
 namespace heartbeat_exporter {
 namespace {
-
-// Iterative parsing keeps the call stack flat however deep a hostile file nests, and the
-// default MemoryPoolAllocator frees the whole tree at once instead of recursing through it.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
 using detail::quoted;
 
@@ -206,18 +201,11 @@ ReadResult detail::read_heartbeat(const std::filesystem::path& path, FileStamp* 
 }
 
 ReadResult parse_heartbeat(std::string_view json) {
-  // RapidJSON takes a NUL byte for the end of input and would ignore whatever follows it.
-  if (const auto nul = json.find('\0'); nul != std::string_view::npos) {
-    return ReadResult::fail(ReadError::kInvalidJson,
-                            "invalid JSON: NUL byte at offset " + std::to_string(nul));
-  }
   rapidjson::Document document;
-  document.Parse<kParseFlags>(json.data(), json.size());
-  if (document.HasParseError()) {
+  if (const auto error = detail::parse_json(document, json)) {
     return ReadResult::fail(ReadError::kInvalidJson,
-                            std::string("invalid JSON: ") +
-                                rapidjson::GetParseError_En(document.GetParseError()) +
-                                " at offset " + std::to_string(document.GetErrorOffset()));
+                            "invalid JSON: " + std::string(error->message) + " at offset " +
+                                std::to_string(error->offset));
   }
   if (!document.IsObject()) {
     return ReadResult::fail(ReadError::kNotObject, "top level is not a JSON object");
