@@ -25,11 +25,8 @@ namespace fs = std::filesystem;
 // costing the exporter its memory.
 constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
 
+using detail::string_of;
 using rapidjson::Value;
-
-std::string_view string_of(const Value& value) {
-  return {value.GetString(), value.GetStringLength()};
-}
 
 std::string_view type_name(const Value& value) {
   switch (value.GetType()) {

@@ -16,6 +16,7 @@ namespace heartbeat_exporter {
 namespace {
 
 using detail::quoted;
+using detail::string_of;
 
 std::string field_message(std::string_view field, std::string_view problem) {
   return "field \"" + std::string(field) + "\": " + std::string(problem);
@@ -51,7 +52,7 @@ struct KnownFields {
 KnownFields collect_fields(const rapidjson::Value& object) {
   KnownFields fields;
   for (const auto& member : object.GetObject()) {
-    const std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    const std::string_view name = string_of(member.name);
     const rapidjson::Value** slot = name == "pid"           ? &fields.pid
                                     : name == "timestamp"   ? &fields.timestamp
                                     : name == "status"      ? &fields.status
@@ -75,10 +76,6 @@ std::string excerpt(std::string_view text) {
   constexpr std::size_t kMaxExcerpt = 64;
   if (text.size() <= kMaxExcerpt) return std::string(text);
   return std::string(text.substr(0, kMaxExcerpt)) + "...";
-}
-
-std::string string_of(const rapidjson::Value& value) {
-  return std::string(value.GetString(), value.GetStringLength());
 }
 
 ReadResult missing_field(std::string_view field) {
@@ -109,7 +106,7 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
   }
 
   if (!fields.timestamp->IsString()) return invalid_field("timestamp", "expected a string");
-  const std::string timestamp = string_of(*fields.timestamp);
+  const std::string_view timestamp = string_of(*fields.timestamp);
   const auto parsed = parse_timestamp(timestamp);
   if (!parsed) {
     return ReadResult::fail(
@@ -119,12 +116,12 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
   data.timestamp = *parsed;
 
   if (!fields.status->IsString()) return invalid_field("status", "expected a string");
-  data.status = string_of(*fields.status);
+  data.status = std::string(string_of(*fields.status));
   if (!detail::is_valid_utf8(data.status)) return invalid_field("status", "not valid UTF-8");
 
   if (fields.process_key != nullptr) {
     if (!fields.process_key->IsString()) return invalid_field("process_key", "expected a string");
-    data.process_key = string_of(*fields.process_key);
+    data.process_key = std::string(string_of(*fields.process_key));
     if (!detail::is_valid_utf8(*data.process_key)) {
       return invalid_field("process_key", "not valid UTF-8");
     }

@@ -35,4 +35,9 @@ inline std::optional<JsonError> parse_json(rapidjson::Document& document, std::s
   return std::nullopt;
 }
 
+// A string value's bytes, NULs from "\u0000" included; valid as long as the document is.
+inline std::string_view string_of(const rapidjson::Value& value) {
+  return {value.GetString(), value.GetStringLength()};
+}
+
 }  // namespace heartbeat_exporter::detail
