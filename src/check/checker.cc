@@ -1,7 +1,6 @@
 #include "check/checker.h"
 
 #include <algorithm>
-#include <charconv>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -11,6 +10,7 @@
 #include "heartbeat/heartbeat_cache.h"
 #include "heartbeat_exporter/timestamp.h"
 #include "util/parallel.h"
+#include "util/text.h"
 #include "util/time_format.h"
 
 namespace heartbeat_exporter {
@@ -18,14 +18,6 @@ namespace {
 
 double seconds_between(Timestamp later, Timestamp earlier) {
   return std::chrono::duration<double>(later - earlier).count();
-}
-
-// Timeouts as configured, e.g. "60" or "2.5", not "60.000000".
-std::string format_timeout(double seconds) {
-  char buffer[64];
-  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, seconds);
-  if (error != std::errc()) return detail::format_age(seconds);
-  return std::string(buffer, end);
 }
 
 CheckResult verdict(CheckResult result, HealthState state, std::string reason, std::string detail) {
@@ -64,8 +56,8 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
   if (-age_seconds > process.timeout_seconds) {
     return verdict(std::move(result), HealthState::kNoHeartbeat, "timestamp_in_future",
                    "heartbeat timestamp is " + detail::format_age(-age_seconds) +
-                       " s in the future (timeout " + format_timeout(process.timeout_seconds) +
-                       " s)");
+                       " s in the future (timeout " +
+                       detail::format_number(process.timeout_seconds) + " s)");
   }
   result.age_seconds = age_seconds;
 
@@ -91,7 +83,7 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
   if (age_seconds > process.timeout_seconds) {
     return verdict(std::move(result), HealthState::kTimedOut, "timed_out",
                    "last heartbeat " + detail::format_age(age_seconds) + " s ago, timeout " +
-                       format_timeout(process.timeout_seconds) + " s");
+                       detail::format_number(process.timeout_seconds) + " s");
   }
 
   if (heartbeat.status != "running") {

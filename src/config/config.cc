@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <set>
@@ -49,13 +48,6 @@ std::string_view type_name(const Value& value) {
 
 std::string expected(std::string_view what, const Value& value) {
   return "expected " + std::string(what) + ", got " + std::string(type_name(value));
-}
-
-std::string format_number(double value) {
-  char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  if (ec != std::errc()) return "?";
-  return std::string(buffer, end);
 }
 
 // Keys are user text; escaping control characters keeps every error message on one line.
@@ -231,9 +223,9 @@ class Parser {
     double seconds = value.GetDouble();
     // RapidJSON already refuses NaN and overflow; checking here keeps the guarantee local.
     if (!std::isfinite(seconds)) {
-      return fail(field, "must be finite, got " + format_number(seconds));
+      return fail(field, "must be finite, got " + detail::format_number(seconds));
     }
-    if (seconds <= 0) return fail(field, "must be > 0, got " + format_number(seconds));
+    if (seconds <= 0) return fail(field, "must be > 0, got " + detail::format_number(seconds));
     return seconds;
   }
 

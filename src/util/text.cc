@@ -1,5 +1,8 @@
 #include "util/text.h"
 
+#include <charconv>
+#include <system_error>
+
 namespace heartbeat_exporter::detail {
 namespace {
 
@@ -11,6 +14,14 @@ bool must_escape(unsigned char byte, EscapedBytes which) {
 }  // namespace
 
 std::string quoted(const std::filesystem::path& path) { return "\"" + path.string() + "\""; }
+
+std::string format_number(double value) {
+  // The longest shortest form of a double, "-2.2250738585072014e-308", has 24 characters.
+  char buffer[32];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  if (error != std::errc()) return "?";
+  return std::string(buffer, end);
+}
 
 void append_hex_escape(std::string& out, std::string_view prefix, unsigned char byte) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -4,12 +4,16 @@
 #include <string>
 #include <string_view>
 
-// How paths and untrusted bytes are spelled in error messages and log lines.
+// How paths, numbers and untrusted bytes are spelled in error messages and log lines.
 namespace heartbeat_exporter::detail {
 
 // A path as messages name it: between double quotes and otherwise as it is, e.g.
 // "/var/lib/heartbeats/a.json".
 std::string quoted(const std::filesystem::path& path);
+
+// A number as it was configured: the shortest text that reads back as the same double, e.g.
+// "60", "2.5" or "inf", never "60.000000".
+std::string format_number(double value);
 
 // Appends prefix and then byte as two lowercase hex digits, e.g. "\x1b" or "\u001b".
 void append_hex_escape(std::string& out, std::string_view prefix, unsigned char byte);
