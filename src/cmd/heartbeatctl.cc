@@ -212,8 +212,8 @@ void print_json(const MonitorReport& report) {
 
 int check(int argc, char** argv) {
   FlagSet flags("heartbeatctl check", "Check every configured process once.");
-  flags.add_string("config.file", "/etc/heartbeat_exporter/config.json",
-                   "Heartbeat exporter configuration file.", "FILE");
+  flags.add_string("config.file", kDefaultConfigFile, "Heartbeat exporter configuration file.",
+                   "FILE");
   flags.add_bool("json", "Print the result as JSON instead of a table.");
   if (auto exit = parse_flags(flags, argc, argv)) return *exit;
   ConfigResult config = load_config(flags.get("config.file"));
