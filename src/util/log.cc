@@ -113,18 +113,19 @@ bool enabled(Level level) { return level >= g_level.load(); }
 std::string format_event(Format format, std::string_view time, Level level,
                          std::string_view message, Fields fields) {
   std::string out;
+  // The same keys in the same order in either format.
+  auto append_pairs = [&](auto append_pair) {
+    append_pair(out, "time", time);
+    append_pair(out, "level", level_name(level));
+    append_pair(out, "msg", message);
+    for (const auto& [key, value] : fields) append_pair(out, key, value);
+  };
   if (format == Format::kJson) {
     out = "{";
-    append_json_pair(out, "time", time);
-    append_json_pair(out, "level", level_name(level));
-    append_json_pair(out, "msg", message);
-    for (const auto& [key, value] : fields) append_json_pair(out, key, value);
+    append_pairs(append_json_pair);
     out += '}';
   } else {
-    append_logfmt_pair(out, "time", time);
-    append_logfmt_pair(out, "level", level_name(level));
-    append_logfmt_pair(out, "msg", message);
-    for (const auto& [key, value] : fields) append_logfmt_pair(out, key, value);
+    append_pairs(append_logfmt_pair);
   }
   out += '\n';
   return out;
