@@ -47,6 +47,12 @@ int usage_error(const std::string& message, const std::string& usage) {
   return kExitUsage;
 }
 
+// Reports what went wrong outside the command line (a write, a config file) and returns status.
+int failure(const char* message, int status = kExitFailure) {
+  std::fprintf(stderr, "heartbeatctl: %s\n", message);
+  return status;
+}
+
 // Parses a subcommand's flags; returns an exit status when the command must end here.
 std::optional<int> parse_flags(FlagSet& flags, int argc, char** argv) {
   if (auto error = flags.parse(argc, argv, 2)) return usage_error(*error, flags.usage());
@@ -112,8 +118,7 @@ int beat(int argc, char** argv) {
   try {
     write_heartbeat_file(flags.get("dir"), flags.get("key"), data);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "heartbeatctl: %s\n", e.what());
-    return kExitFailure;
+    return failure(e.what());
   }
   return kExitOk;
 }
@@ -129,8 +134,7 @@ int stop(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     return usage_error(e.what(), flags.usage());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "heartbeatctl: %s\n", e.what());
-    return kExitFailure;
+    return failure(e.what());
   }
   return kExitOk;
 }
@@ -217,10 +221,7 @@ int check(int argc, char** argv) {
   flags.add_bool("json", "Print the result as JSON instead of a table.");
   if (auto exit = parse_flags(flags, argc, argv)) return *exit;
   ConfigResult config = load_config(flags.get("config.file"));
-  if (!config.config) {
-    std::fprintf(stderr, "heartbeatctl: %s\n", config.error.c_str());
-    return kExitUsage;
-  }
+  if (!config.config) return failure(config.error.c_str(), kExitUsage);
   MonitorReport report = check_all_processes(*config.config);
   if (flags.get("json") == "true") {
     print_json(report);
