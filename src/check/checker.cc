@@ -1,8 +1,6 @@
 #include "check/checker.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cstdio>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -12,27 +10,14 @@
 #include "heartbeat/heartbeat_cache.h"
 #include "heartbeat_exporter/timestamp.h"
 #include "util/parallel.h"
+#include "util/text.h"
+#include "util/time_format.h"
 
 namespace heartbeat_exporter {
 namespace {
 
 double seconds_between(Timestamp later, Timestamp earlier) {
   return std::chrono::duration<double>(later - earlier).count();
-}
-
-// Ages to a tenth of a second, e.g. "95.3": enough for a person reading the detail.
-std::string format_age(double seconds) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.1f", seconds);
-  return buffer;
-}
-
-// Timeouts as configured, e.g. "60" or "2.5", not "60.000000".
-std::string format_timeout(double seconds) {
-  char buffer[64];
-  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, seconds);
-  if (error != std::errc()) return format_age(seconds);
-  return std::string(buffer, end);
 }
 
 CheckResult verdict(CheckResult result, HealthState state, std::string reason, std::string detail) {
@@ -70,9 +55,9 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
   // A clock that is far off on the writer's side must not make a heartbeat look fresh forever.
   if (-age_seconds > process.timeout_seconds) {
     return verdict(std::move(result), HealthState::kNoHeartbeat, "timestamp_in_future",
-                   "heartbeat timestamp is " + format_age(-age_seconds) +
-                       " s in the future (timeout " + format_timeout(process.timeout_seconds) +
-                       " s)");
+                   "heartbeat timestamp is " + detail::format_age(-age_seconds) +
+                       " s in the future (timeout " +
+                       detail::format_number(process.timeout_seconds) + " s)");
   }
   result.age_seconds = age_seconds;
 
@@ -97,8 +82,8 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
 
   if (age_seconds > process.timeout_seconds) {
     return verdict(std::move(result), HealthState::kTimedOut, "timed_out",
-                   "last heartbeat " + format_age(age_seconds) + " s ago, timeout " +
-                       format_timeout(process.timeout_seconds) + " s");
+                   "last heartbeat " + detail::format_age(age_seconds) + " s ago, timeout " +
+                       detail::format_number(process.timeout_seconds) + " s");
   }
 
   if (heartbeat.status != "running") {

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdint>
 #include <fstream>
 #include <optional>
@@ -19,6 +18,7 @@
 
 #include "heartbeat_exporter/reader.h"
 #include "util/bounded_file.h"
+#include "util/parse_integer.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -33,18 +33,12 @@ constexpr std::size_t kStartTimeIndexAfterComm = 22 - 3;
 // Far beyond any real uptime and far below what would overflow a Timestamp.
 constexpr std::uint64_t kMaxUptimeSeconds = 1000ULL * 366 * 24 * 3600;
 
+using detail::parse_integer;
+
 struct PidStat {
   char state = '?';
   std::uint64_t start_ticks = 0;
 };
-
-template <typename Integer>
-std::optional<Integer> parse_integer(std::string_view text) {
-  Integer value{};
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // comm may contain spaces and ')', so the fields start after the last ')' in the line.
 std::optional<PidStat> parse_pid_stat(std::string_view line) {

@@ -25,7 +25,6 @@
 namespace heartbeat_exporter {
 namespace {
 
-constexpr const char* kDefaultConfigFile = "/etc/heartbeat_exporter/config.json";
 // 10180: the 9100-9999 block of Prometheus's default port allocations is taken; see README.
 constexpr const char* kDefaultListenAddress = ":10180";
 

@@ -3,7 +3,6 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -15,6 +14,8 @@
 #include "heartbeat_exporter/timestamp.h"
 #include "heartbeat_exporter/writer.h"
 #include "util/flags.h"
+#include "util/parse_integer.h"
+#include "util/time_format.h"
 #include "version.h"
 
 namespace heartbeat_exporter {
@@ -46,10 +47,10 @@ int usage_error(const std::string& message, const std::string& usage) {
   return kExitUsage;
 }
 
-template <typename Integer>
-bool parse_integer(std::string_view text, Integer& out) {
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return error == std::errc() && end == text.data() + text.size() && !text.empty();
+// Reports what went wrong outside the command line (a write, a config file) and returns status.
+int failure(const char* message, int status = kExitFailure) {
+  std::fprintf(stderr, "heartbeatctl: %s\n", message);
+  return status;
 }
 
 // Parses a subcommand's flags; returns an exit status when the command must end here.
@@ -93,16 +94,19 @@ int beat(int argc, char** argv) {
   data.status = flags.get("status");
   // The shell (or cron job) that runs heartbeatctl is the process whose liveness matters.
   data.pid = getppid();
-  if (flags.is_set("pid") &&
-      (!parse_integer(flags.get("pid"), data.pid) || data.pid < 1 || data.pid > kMaxPid)) {
-    return usage_error("--pid must be an integer from 1 to " + std::to_string(kMaxPid),
-                       flags.usage());
+  if (flags.is_set("pid")) {
+    auto pid = detail::parse_integer<std::int64_t>(flags.get("pid"));
+    if (!pid || *pid < 1 || *pid > kMaxPid) {
+      return usage_error("--pid must be an integer from 1 to " + std::to_string(kMaxPid),
+                         flags.usage());
+    }
+    data.pid = *pid;
   }
   std::uint64_t iteration = 1;
   if (flags.is_set("iteration")) {
-    if (!parse_integer(flags.get("iteration"), iteration)) {
-      return usage_error("--iteration must be a non-negative integer", flags.usage());
-    }
+    auto parsed = detail::parse_integer<std::uint64_t>(flags.get("iteration"));
+    if (!parsed) return usage_error("--iteration must be a non-negative integer", flags.usage());
+    iteration = *parsed;
   } else {
     auto previous = read_heartbeat(heartbeat_file_path(flags.get("dir"), flags.get("key")));
     if (previous.ok() && previous.heartbeat->iteration) {
@@ -114,8 +118,7 @@ int beat(int argc, char** argv) {
   try {
     write_heartbeat_file(flags.get("dir"), flags.get("key"), data);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "heartbeatctl: %s\n", e.what());
-    return kExitFailure;
+    return failure(e.what());
   }
   return kExitOk;
 }
@@ -131,17 +134,14 @@ int stop(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     return usage_error(e.what(), flags.usage());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "heartbeatctl: %s\n", e.what());
-    return kExitFailure;
+    return failure(e.what());
   }
   return kExitOk;
 }
 
+// The AGE column: "-" while no heartbeat has been read, like the other empty cells.
 std::string format_age(const CheckResult& result) {
-  if (!result.age_seconds) return "-";
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1fs", *result.age_seconds);
-  return buffer;
+  return result.age_seconds ? detail::format_age(*result.age_seconds) + "s" : "-";
 }
 
 void print_table(const MonitorReport& report) {
@@ -216,15 +216,12 @@ void print_json(const MonitorReport& report) {
 
 int check(int argc, char** argv) {
   FlagSet flags("heartbeatctl check", "Check every configured process once.");
-  flags.add_string("config.file", "/etc/heartbeat_exporter/config.json",
-                   "Heartbeat exporter configuration file.", "FILE");
+  flags.add_string("config.file", kDefaultConfigFile, "Heartbeat exporter configuration file.",
+                   "FILE");
   flags.add_bool("json", "Print the result as JSON instead of a table.");
   if (auto exit = parse_flags(flags, argc, argv)) return *exit;
   ConfigResult config = load_config(flags.get("config.file"));
-  if (!config.config) {
-    std::fprintf(stderr, "heartbeatctl: %s\n", config.error.c_str());
-    return kExitUsage;
-  }
+  if (!config.config) return failure(config.error.c_str(), kExitUsage);
   MonitorReport report = check_all_processes(*config.config);
   if (flags.get("json") == "true") {
     print_json(report);

@@ -1,12 +1,9 @@
 #include "config/config.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <set>
@@ -14,6 +11,8 @@
 #include <utility>
 
 #include "util/bounded_file.h"
+#include "util/json.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 namespace heartbeat_exporter {
@@ -25,16 +24,8 @@ namespace fs = std::filesystem;
 // costing the exporter its memory.
 constexpr std::size_t kMaxConfigBytes = 16 * 1024 * 1024;
 
-// Iterative parsing keeps a deeply nested hostile document from overflowing the stack, and
-// validating UTF-8 keeps invalid label values out of the exposition.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-
+using detail::string_of;
 using rapidjson::Value;
-
-std::string_view string_of(const Value& value) {
-  return {value.GetString(), value.GetStringLength()};
-}
 
 std::string_view type_name(const Value& value) {
   switch (value.GetType()) {
@@ -59,29 +50,9 @@ std::string expected(std::string_view what, const Value& value) {
   return "expected " + std::string(what) + ", got " + std::string(type_name(value));
 }
 
-std::string format_number(double value) {
-  char buffer[32];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  if (ec != std::errc()) return "?";
-  return std::string(buffer, end);
-}
-
 // Keys are user text; escaping control characters keeps every error message on one line.
 std::string printable(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0xf];
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return detail::escape_bytes(text, detail::EscapedBytes::kControl);
 }
 
 std::string join(const std::string& parent, std::string_view name) {
@@ -120,14 +91,9 @@ class Parser {
 
   ConfigResult parse(std::string_view json) {
     rapidjson::Document document;
-    rapidjson::MemoryStream stream(json.data(), json.size());
-    document.ParseStream<kParseFlags, rapidjson::UTF8<>>(stream);
-    if (document.HasParseError()) {
-      return invalid_json(document.GetErrorOffset(), document.GetParseError());
-    }
-    // The stream reports a NUL byte as the end of input, so text after one would be ignored.
-    if (stream.Tell() != json.size()) {
-      return invalid_json(stream.Tell(), rapidjson::kParseErrorDocumentRootNotSingular);
+    if (const auto error = detail::parse_json(document, json)) {
+      return {std::nullopt, file_ + ": invalid JSON at offset " + std::to_string(error->offset) +
+                                ": " + std::string(error->message)};
     }
     if (!document.IsObject()) return {std::nullopt, file_ + ": the top level must be an object"};
     auto config = parse_top_level(document);
@@ -136,11 +102,6 @@ class Parser {
   }
 
  private:
-  ConfigResult invalid_json(std::size_t offset, rapidjson::ParseErrorCode code) const {
-    return {std::nullopt, file_ + ": invalid JSON at offset " + std::to_string(offset) + ": " +
-                              rapidjson::GetParseError_En(code)};
-  }
-
   // Records the first error; always returns nullopt so callers can `return fail(...)`.
   std::nullopt_t fail(const std::string& field, std::string_view what) {
     error_ = file_ + ": " + field + ": " + std::string(what);
@@ -262,9 +223,9 @@ class Parser {
     double seconds = value.GetDouble();
     // RapidJSON already refuses NaN and overflow; checking here keeps the guarantee local.
     if (!std::isfinite(seconds)) {
-      return fail(field, "must be finite, got " + format_number(seconds));
+      return fail(field, "must be finite, got " + detail::format_number(seconds));
     }
-    if (seconds <= 0) return fail(field, "must be > 0, got " + format_number(seconds));
+    if (seconds <= 0) return fail(field, "must be > 0, got " + detail::format_number(seconds));
     return seconds;
   }
 

@@ -9,6 +9,9 @@
 
 namespace heartbeat_exporter {
 
+// Where heartbeat_exporter and heartbeatctl check read the config without --config.file.
+inline constexpr const char* kDefaultConfigFile = "/etc/heartbeat_exporter/config.json";
+
 // Static labels added to every series of a process, e.g. {"team": "payments"}.
 using Labels = std::map<std::string, std::string>;
 

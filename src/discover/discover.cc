@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "util/bounded_file.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 namespace heartbeat_exporter {
@@ -24,21 +25,6 @@ std::optional<std::string> key_of(std::string_view name) {
   return std::string(name.substr(0, name.size() - kHeartbeatSuffix.size()));
 }
 
-std::string escape_bytes(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
-
 struct Listing {
   std::vector<ProcessConfig> processes;
   std::vector<std::string> errors;
@@ -51,8 +37,8 @@ struct Listing {
 Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
   auto fail = [&](int error) {
     return Listing{{},
-                   {"cannot list heartbeat folder \"" + dir.path.string() +
-                    "\": " + detail::error_text(error)}};
+                   {"cannot list heartbeat folder " + detail::quoted(dir.path) + ": " +
+                    detail::error_text(error)}};
   };
   std::unique_ptr<DIR, int (*)(DIR*)> stream(::opendir(dir.path.c_str()), &::closedir);
   if (!stream) return fail(errno);
@@ -73,8 +59,11 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
     // Prometheus rejects a whole scrape whose label values are not UTF-8, and the file name
     // becomes the `process` label, so one such name must cost only itself.
     if (!detail::is_valid_utf8(*key)) {
-      listing.errors.push_back("skipping heartbeat file \"" + escape_bytes(name) + "\" in \"" +
-                               dir.path.string() + "\": its name is not valid UTF-8");
+      // The name is not UTF-8, so every byte outside printable ASCII is spelled out.
+      listing.errors.push_back(
+          "skipping heartbeat file \"" +
+          detail::escape_bytes(name, detail::EscapedBytes::kAllButPrintableAscii) + "\" in " +
+          detail::quoted(dir.path) + ": its name is not valid UTF-8");
       continue;
     }
     listing.processes.push_back(ProcessConfig{.key = std::move(*key),

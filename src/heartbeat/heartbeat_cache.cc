@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "heartbeat/reader_detail.h"
+
 namespace heartbeat_exporter {
 namespace {
 

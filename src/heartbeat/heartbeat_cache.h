@@ -17,11 +17,6 @@
 
 namespace heartbeat_exporter {
 
-namespace detail {
-// read_heartbeat, also telling the opened file's stamp when its content was read.
-ReadResult read_heartbeat(const std::filesystem::path& path, FileStamp* stamp);
-}  // namespace detail
-
 // Remembers what each heartbeat file held at the last scrape, so that a file whose inode, size,
 // mtime and ctime have not changed is not opened and parsed again: one stat() replaces open,
 // fstat, read and parse. Only what the file holds is reused; the verdict, the age and the pid

@@ -1,25 +1,22 @@
 #include "heartbeat_exporter/reader.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <system_error>
 
-#include "heartbeat/heartbeat_cache.h"
+#include "heartbeat/reader_detail.h"
 #include "util/bounded_file.h"
+#include "util/json.h"
+#include "util/text.h"
 #include "util/utf8.h"
 
 namespace heartbeat_exporter {
 namespace {
 
-// Iterative parsing keeps the call stack flat however deep a hostile file nests, and the
-// default MemoryPoolAllocator frees the whole tree at once instead of recursing through it.
-constexpr unsigned kParseFlags =
-    rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-
-std::string quoted(const std::filesystem::path& path) { return "\"" + path.string() + "\""; }
+using detail::quoted;
+using detail::string_of;
 
 std::string field_message(std::string_view field, std::string_view problem) {
   return "field \"" + std::string(field) + "\": " + std::string(problem);
@@ -55,7 +52,7 @@ struct KnownFields {
 KnownFields collect_fields(const rapidjson::Value& object) {
   KnownFields fields;
   for (const auto& member : object.GetObject()) {
-    const std::string_view name(member.name.GetString(), member.name.GetStringLength());
+    const std::string_view name = string_of(member.name);
     const rapidjson::Value** slot = name == "pid"           ? &fields.pid
                                     : name == "timestamp"   ? &fields.timestamp
                                     : name == "status"      ? &fields.status
@@ -79,10 +76,6 @@ std::string excerpt(std::string_view text) {
   constexpr std::size_t kMaxExcerpt = 64;
   if (text.size() <= kMaxExcerpt) return std::string(text);
   return std::string(text.substr(0, kMaxExcerpt)) + "...";
-}
-
-std::string string_of(const rapidjson::Value& value) {
-  return std::string(value.GetString(), value.GetStringLength());
 }
 
 ReadResult missing_field(std::string_view field) {
@@ -113,7 +106,7 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
   }
 
   if (!fields.timestamp->IsString()) return invalid_field("timestamp", "expected a string");
-  const std::string timestamp = string_of(*fields.timestamp);
+  const std::string_view timestamp = string_of(*fields.timestamp);
   const auto parsed = parse_timestamp(timestamp);
   if (!parsed) {
     return ReadResult::fail(
@@ -123,12 +116,12 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
   data.timestamp = *parsed;
 
   if (!fields.status->IsString()) return invalid_field("status", "expected a string");
-  data.status = string_of(*fields.status);
+  data.status = std::string(string_of(*fields.status));
   if (!detail::is_valid_utf8(data.status)) return invalid_field("status", "not valid UTF-8");
 
   if (fields.process_key != nullptr) {
     if (!fields.process_key->IsString()) return invalid_field("process_key", "expected a string");
-    data.process_key = string_of(*fields.process_key);
+    data.process_key = std::string(string_of(*fields.process_key));
     if (!detail::is_valid_utf8(*data.process_key)) {
       return invalid_field("process_key", "not valid UTF-8");
     }
@@ -205,18 +198,11 @@ ReadResult detail::read_heartbeat(const std::filesystem::path& path, FileStamp* 
 }
 
 ReadResult parse_heartbeat(std::string_view json) {
-  // RapidJSON takes a NUL byte for the end of input and would ignore whatever follows it.
-  if (const auto nul = json.find('\0'); nul != std::string_view::npos) {
-    return ReadResult::fail(ReadError::kInvalidJson,
-                            "invalid JSON: NUL byte at offset " + std::to_string(nul));
-  }
   rapidjson::Document document;
-  document.Parse<kParseFlags>(json.data(), json.size());
-  if (document.HasParseError()) {
+  if (const auto error = detail::parse_json(document, json)) {
     return ReadResult::fail(ReadError::kInvalidJson,
-                            std::string("invalid JSON: ") +
-                                rapidjson::GetParseError_En(document.GetParseError()) +
-                                " at offset " + std::to_string(document.GetErrorOffset()));
+                            "invalid JSON: " + std::string(error->message) + " at offset " +
+                                std::to_string(error->offset));
   }
   if (!document.IsObject()) {
     return ReadResult::fail(ReadError::kNotObject, "top level is not a JSON object");

@@ -1,11 +1,10 @@
 #include "heartbeat_exporter/timestamp.h"
 
-#include <cstdio>
+#include "util/time_format.h"
 
 namespace heartbeat_exporter {
 namespace {
 
-using std::chrono::days;
 using std::chrono::hours;
 using std::chrono::microseconds;
 using std::chrono::minutes;
@@ -128,18 +127,7 @@ std::optional<Timestamp> parse_timestamp(std::string_view text) {
   return utc;
 }
 
-std::string format_timestamp(Timestamp timestamp) {
-  const auto date_days = std::chrono::floor<days>(timestamp);
-  const std::chrono::year_month_day date(date_days);
-  const std::chrono::hh_mm_ss<microseconds> time(timestamp - date_days);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%06lld+00:00",
-                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                static_cast<unsigned>(date.day()), static_cast<int>(time.hours().count()),
-                static_cast<int>(time.minutes().count()), static_cast<int>(time.seconds().count()),
-                static_cast<long long>(time.subseconds().count()));
-  return buffer;
-}
+std::string format_timestamp(Timestamp timestamp) { return detail::format_rfc3339(timestamp); }
 
 double to_unix_seconds(Timestamp timestamp) {
   return std::chrono::duration<double>(timestamp.time_since_epoch()).count();

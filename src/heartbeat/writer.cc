@@ -10,12 +10,14 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "util/text.h"
+
 namespace heartbeat_exporter {
 namespace {
 
 constexpr std::size_t kMaxProcessKeyLength = 128;
 
-std::string quoted(const std::filesystem::path& path) { return "\"" + path.string() + "\""; }
+using detail::quoted;
 
 void require_valid_key(std::string_view key) {
   if (!is_valid_process_key(key)) {

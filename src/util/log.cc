@@ -5,7 +5,8 @@
 #include <cstdio>
 #include <mutex>
 
-#include "heartbeat_exporter/timestamp.h"
+#include "util/text.h"
+#include "util/time_format.h"
 
 namespace heartbeat_exporter::log {
 namespace {
@@ -38,7 +39,6 @@ bool needs_logfmt_quotes(std::string_view value) {
 
 // Escapes for both a logfmt quoted value and a JSON string: the two agree on \" \\ \n \t.
 void append_escaped(std::string& out, std::string_view value) {
-  static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned char c : value) {
     switch (c) {
       case '"':
@@ -58,9 +58,7 @@ void append_escaped(std::string& out, std::string_view value) {
         break;
       default:
         if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
+          detail::append_hex_escape(out, "\\u00", c);
         } else {
           out += static_cast<char>(c);
         }
@@ -115,18 +113,19 @@ bool enabled(Level level) { return level >= g_level.load(); }
 std::string format_event(Format format, std::string_view time, Level level,
                          std::string_view message, Fields fields) {
   std::string out;
+  // The same keys in the same order in either format.
+  auto append_pairs = [&](auto append_pair) {
+    append_pair(out, "time", time);
+    append_pair(out, "level", level_name(level));
+    append_pair(out, "msg", message);
+    for (const auto& [key, value] : fields) append_pair(out, key, value);
+  };
   if (format == Format::kJson) {
     out = "{";
-    append_json_pair(out, "time", time);
-    append_json_pair(out, "level", level_name(level));
-    append_json_pair(out, "msg", message);
-    for (const auto& [key, value] : fields) append_json_pair(out, key, value);
+    append_pairs(append_json_pair);
     out += '}';
   } else {
-    append_logfmt_pair(out, "time", time);
-    append_logfmt_pair(out, "level", level_name(level));
-    append_logfmt_pair(out, "msg", message);
-    for (const auto& [key, value] : fields) append_logfmt_pair(out, key, value);
+    append_pairs(append_logfmt_pair);
   }
   out += '\n';
   return out;
@@ -135,7 +134,8 @@ std::string format_event(Format format, std::string_view time, Level level,
 void write(Level level, std::string_view message, Fields fields) {
   if (!enabled(level)) return;
   auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
-  std::string line = format_event(g_format.load(), format_timestamp(now), level, message, fields);
+  std::string line =
+      format_event(g_format.load(), detail::format_rfc3339(now), level, message, fields);
   std::lock_guard lock(g_write_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

@@ -2,16 +2,15 @@
 
 #include <cstdio>
 
+#include "util/time_format.h"
 #include "version.h"
 
 namespace heartbeat_exporter {
 namespace {
 
+// The Age column: empty while no heartbeat has been read.
 std::string format_age(const CheckResult& result) {
-  if (!result.age_seconds) return "";
-  char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%.1f s", *result.age_seconds);
-  return buffer;
+  return result.age_seconds ? detail::format_age(*result.age_seconds) + " s" : "";
 }
 
 std::string_view state_class(HealthState state) {

@@ -297,10 +297,11 @@ TEST_CASE("invalid JSON reports the offset and RapidJSON's message") {
         "other values.");
 }
 
-TEST_CASE("text after a NUL byte is not silently ignored") {
+TEST_CASE("a NUL byte anywhere is invalid JSON, not the end of input") {
   CHECK(error_of(std::string_view("{}\0{\"x\": 1}", 11)) ==
-        "/etc/hb/config.json: invalid JSON at offset 2: The document root must not be followed by "
-        "other values.");
+        "/etc/hb/config.json: invalid JSON at offset 2: NUL byte");
+  CHECK(error_of(std::string_view("{\"a\0\": 1}", 9)) ==
+        "/etc/hb/config.json: invalid JSON at offset 3: NUL byte");
 }
 
 TEST_CASE("invalid UTF-8 is invalid JSON, so label values are always valid UTF-8") {
