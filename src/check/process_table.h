@@ -38,12 +38,13 @@ class ProcessTable {
 
 // The real one: kill(pid, 0) for liveness, /proc/<pid>/stat for zombie state and start time.
 //
-// lookup_all() answers the same, cheaper: reading /proc/<pid>/stat costs about 10 us, so it keeps
-// a pidfd for each live process it has seen (pidfd_open(2)) and remembers its start time. A pidfd
-// refers to one process, not to a pid number, and polls readable once that process has exited
-// (zombie or reaped), so one poll() over all of them tells which processes are still the same
-// running ones; only the others are looked up again. Pidfds of pids no longer asked about are
-// closed, and at most max_tracked are kept (bounded by RLIMIT_NOFILE at construction).
+// lookup_all() answers the same, cheaper: reading /proc/<pid>/stat for every live process on
+// every scrape is costly for a large fleet, so it keeps a pidfd for each live process it has seen
+// (pidfd_open(2)) and remembers its start time. A pidfd refers to one process, not to a pid number,
+// and polls readable once that process has exited (zombie or reaped), so one poll() over all of
+// them tells which processes are still the same running ones; only the others are looked up again.
+// Pidfds of pids no longer asked about are closed, and at most max_tracked are kept (bounded by
+// RLIMIT_NOFILE at construction).
 class SystemProcessTable final : public ProcessTable {
  public:
   // The wall clock minus the time since boot, which changes only when the wall clock is stepped.

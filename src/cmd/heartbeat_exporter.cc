@@ -200,10 +200,5 @@ int run(int argc, char** argv) {
 }  // namespace heartbeat_exporter
 
 int main(int argc, char** argv) {
-  try {
-    return heartbeat_exporter::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "heartbeat_exporter: fatal: %s\n", e.what());
-    return 1;
-  }
+  return heartbeat_exporter::run_main("heartbeat_exporter", heartbeat_exporter::run, argc, argv);
 }

@@ -256,10 +256,5 @@ int run(int argc, char** argv) {
 }  // namespace heartbeat_exporter
 
 int main(int argc, char** argv) {
-  try {
-    return heartbeat_exporter::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "heartbeatctl: fatal: %s\n", e.what());
-    return 1;
-  }
+  return heartbeat_exporter::run_main("heartbeatctl", heartbeat_exporter::run, argc, argv);
 }

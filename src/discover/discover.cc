@@ -33,7 +33,7 @@ struct Listing {
 // Files are not stat()ed here: the reader decides what kind of file each one is, so that a
 // FIFO or folder named x.json shows up as a process whose read fails rather than vanishing.
 // readdir() directly: std::filesystem::directory_iterator builds and parses a path per entry,
-// which at 10,000 entries costs more than reading the heartbeats.
+// which in a large folder costs more than reading the (cached) heartbeats.
 Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
   auto fail = [&](int error) {
     return Listing{{},

@@ -177,8 +177,9 @@ void append_sample_value(std::string& out, double value) {
   }
   char buffer[32];
   std::to_chars_result written{};
-  // "%.16g" writes every integer below 1e16 in full, so the integer conversion is exact and
-  // several times faster; -0 keeps its sign only through the floating-point path.
+  // "%.16g" writes every integer below 1e16 in full, so the integer conversion gives the same
+  // text without floating-point formatting; -0 keeps its sign only through the floating-point
+  // path.
   if (std::abs(value) < 1e16 && std::trunc(value) == value &&
       !(value == 0 && std::signbit(value))) {
     written = std::to_chars(buffer, buffer + sizeof buffer, static_cast<std::int64_t>(value));

@@ -1,5 +1,7 @@
 #include "util/flags.h"
 
+#include <cstdio>
+#include <exception>
 #include <stdexcept>
 
 namespace heartbeat_exporter {
@@ -96,6 +98,15 @@ std::string FlagSet::usage() const {
     out += "\n";
   }
   return out;
+}
+
+int run_main(const char* program, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: fatal: %s\n", program, e.what());
+    return 1;
+  }
 }
 
 }  // namespace heartbeat_exporter

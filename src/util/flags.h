@@ -46,4 +46,8 @@ class FlagSet {
   bool help_requested_ = false;
 };
 
+// What a command's main() does: returns run(argc, argv), and 1 after printing
+// "<program>: fatal: <what>" for an exception that nothing else caught.
+int run_main(const char* program, int (*run)(int, char**), int argc, char** argv);
+
 }  // namespace heartbeat_exporter

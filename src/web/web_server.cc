@@ -25,7 +25,8 @@ namespace {
 
 constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// Expositions larger than this (about 30,000 processes) give their memory back after the scrape.
+// Expositions larger than this give their memory back after the scrape; smaller ones keep it,
+// since giving it back costs page faults on the next scrape.
 constexpr std::size_t kTrimAfterBytes = 16 << 20;
 
 std::optional<int> parse_port(std::string_view text) {
@@ -266,7 +267,7 @@ int WebServer::serve_metrics(mg_connection* conn, bool head) const {
   // A scrape of a very large fleet allocates and frees hundreds of MiB in small blocks, and
   // glibc keeps freed memory in its arenas, so resident memory would stay at the peak of the
   // largest scrape. Giving it back costs page faults on the next scrape, which is only worth it
-  // for large ones: at 100,000 heartbeats it keeps about 170 MiB off the resident set.
+  // for large ones (figures: tests/bench/README.md).
   struct TrimIfLarge {
     std::shared_ptr<const Exposition>& exposition;
     ~TrimIfLarge() {

@@ -6,8 +6,8 @@
 //                              10000), with the system clock and process table: discover, read,
 //                              check, as a scrape does before anything is serialised
 //
-// Only the public headers in include/heartbeat_exporter/ are used, so the figures stay comparable
-// before and after changes inside src/. Run a Release build, for example:
+// It calls only the stages' entry points (parse_heartbeat, read_heartbeat, check_all_processes),
+// so the figures stay comparable before and after changes inside them. Run a Release build, e.g.:
 //
 //   heartbeat_micro_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
