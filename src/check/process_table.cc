@@ -19,6 +19,7 @@
 #include "heartbeat_exporter/reader.h"
 #include "util/bounded_file.h"
 #include "util/parse_integer.h"
+#include "util/proc_stat.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -27,8 +28,8 @@ namespace {
 // does not fit is not a stat line we understand.
 constexpr std::size_t kMaxPidStatBytes = 4096;
 
-// starttime is field 22 of /proc/<pid>/stat and state is field 3, the first after comm.
-constexpr std::size_t kStartTimeIndexAfterComm = 22 - 3;
+// /proc/stat has a line per CPU; 1 MiB is room for thousands of them.
+constexpr std::size_t kMaxProcStatBytes = 1 << 20;
 
 // Far beyond any real uptime and far below what would overflow a Timestamp.
 constexpr std::uint64_t kMaxUptimeSeconds = 1000ULL * 366 * 24 * 3600;
@@ -40,47 +41,22 @@ struct PidStat {
   std::uint64_t start_ticks = 0;
 };
 
-// comm may contain spaces and ')', so the fields start after the last ')' in the line.
 std::optional<PidStat> parse_pid_stat(std::string_view line) {
-  std::size_t comm_end = line.rfind(')');
-  if (comm_end == std::string_view::npos) return std::nullopt;
-  std::string_view rest = line.substr(comm_end + 1);
-
-  PidStat stat;
-  std::size_t index = 0;
-  std::size_t position = 0;
-  while (true) {
-    position = rest.find_first_not_of(" \n", position);
-    if (position == std::string_view::npos) return std::nullopt;
-    std::size_t end = rest.find_first_of(" \n", position);
-    std::string_view field = rest.substr(position, end - position);
-    if (index == 0) {
-      if (field.size() != 1) return std::nullopt;
-      stat.state = field[0];
-    } else if (index == kStartTimeIndexAfterComm) {
-      auto ticks = parse_integer<std::uint64_t>(field);
-      if (!ticks) return std::nullopt;
-      stat.start_ticks = *ticks;
-      return stat;
-    }
-    if (end == std::string_view::npos) return std::nullopt;
-    position = end;
-    ++index;
-  }
+  auto state = detail::proc_stat_field(line, 3);
+  if (!state || state->size() != 1) return std::nullopt;
+  auto start_time = detail::proc_stat_field(line, 22);
+  auto ticks = start_time ? parse_integer<std::uint64_t>(*start_time) : std::nullopt;
+  if (!ticks) return std::nullopt;
+  return PidStat{(*state)[0], *ticks};
 }
 
 // btime is read once; wall-clock steps after that are corrected for in lookup().
 std::optional<Timestamp> read_boot_time(const std::filesystem::path& proc_stat) {
-  std::ifstream in(proc_stat);
-  std::string line;
-  constexpr std::string_view kPrefix = "btime ";
-  while (std::getline(in, line)) {
-    if (!line.starts_with(kPrefix)) continue;
-    auto seconds = parse_integer<std::int64_t>(std::string_view(line).substr(kPrefix.size()));
-    if (!seconds) return std::nullopt;
-    return Timestamp{std::chrono::seconds{*seconds}};
-  }
-  return std::nullopt;
+  auto file = detail::read_bounded_file(proc_stat, kMaxProcStatBytes);
+  if (file.status != detail::BoundedFile::Status::kOk) return std::nullopt;
+  auto seconds = detail::proc_boot_time(file.content);
+  if (!seconds) return std::nullopt;
+  return Timestamp{std::chrono::seconds{*seconds}};
 }
 
 // The wall clock minus the time since boot: constant unless someone steps the wall clock.

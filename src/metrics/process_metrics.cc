@@ -4,12 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "util/bounded_file.h"
+#include "util/parse_integer.h"
+#include "util/proc_stat.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -25,47 +26,23 @@ std::optional<std::string> read_proc_file(const std::filesystem::path& path) {
 }
 
 std::optional<double> to_number(std::string_view text) {
-  std::uint64_t value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return static_cast<double>(value);
+  auto value = detail::parse_integer<std::uint64_t>(text);
+  if (!value) return std::nullopt;
+  return static_cast<double>(*value);
 }
 
-// The whitespace-separated fields of a stat line after comm (which may hold spaces and ')'),
-// so that fields()[0] is field 3, the state.
-std::vector<std::string_view> fields_after_comm(std::string_view line) {
-  std::vector<std::string_view> fields;
-  auto comm_end = line.rfind(')');
-  if (comm_end == std::string_view::npos) return fields;
-  line.remove_prefix(comm_end + 1);
-  std::size_t position = 0;
-  while ((position = line.find_first_not_of(" \n", position)) != std::string_view::npos) {
-    auto end = line.find_first_of(" \n", position);
-    fields.push_back(line.substr(position, end - position));
-    position = end;
-  }
-  return fields;
-}
-
-// Field n of /proc/<pid>/stat (1-based, as proc(5) numbers them), from n >= 3.
-std::optional<double> stat_field(const std::vector<std::string_view>& fields, std::size_t n) {
-  if (n - 3 >= fields.size()) return std::nullopt;
-  return to_number(fields[n - 3]);
+// Field n of the exporter's own stat line, as a number.
+std::optional<double> stat_field(std::string_view line, std::size_t n) {
+  auto field = detail::proc_stat_field(line, n);
+  if (!field) return std::nullopt;
+  return to_number(*field);
 }
 
 std::optional<double> boot_time_seconds(const std::filesystem::path& proc) {
   auto stat = read_proc_file(proc / "stat");
-  if (!stat) return std::nullopt;
-  std::string_view text = *stat;
-  constexpr std::string_view kPrefix = "btime ";
-  for (std::size_t begin = 0; begin < text.size();) {
-    auto end = text.find('\n', begin);
-    auto line = text.substr(begin, end - begin);
-    if (line.starts_with(kPrefix)) return to_number(line.substr(kPrefix.size()));
-    if (end == std::string_view::npos) break;
-    begin = end + 1;
-  }
-  return std::nullopt;
+  auto seconds = stat ? detail::proc_boot_time(*stat) : std::nullopt;
+  if (!seconds) return std::nullopt;
+  return static_cast<double>(*seconds);
 }
 
 // The soft limit of "Max open files": "Max open files  1024  524288  files".
@@ -136,15 +113,15 @@ ProcessMetrics read_process_metrics(const std::filesystem::path& proc, long cloc
   const auto ticks = static_cast<double>(clock_ticks_per_second);
   ProcessMetrics out;
   if (auto stat = read_proc_file(proc / "self" / "stat")) {
-    auto fields = fields_after_comm(*stat);
-    auto utime = stat_field(fields, 14);
-    auto stime = stat_field(fields, 15);
+    const std::string_view line = *stat;
+    auto utime = stat_field(line, 14);
+    auto stime = stat_field(line, 15);
     if (utime && stime && ticks > 0) out.cpu_seconds = (*utime + *stime) / ticks;
-    if (auto vsize = stat_field(fields, 23)) out.virtual_memory_bytes = *vsize;
-    if (auto rss = stat_field(fields, 24)) {
+    if (auto vsize = stat_field(line, 23)) out.virtual_memory_bytes = *vsize;
+    if (auto rss = stat_field(line, 24)) {
       out.resident_memory_bytes = *rss * static_cast<double>(page_size);
     }
-    auto start_ticks = stat_field(fields, 22);
+    auto start_ticks = stat_field(line, 22);
     auto boot = boot_time_seconds(proc);
     if (start_ticks && boot && ticks > 0) out.start_time_seconds = *boot + *start_ticks / ticks;
   }
