@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -77,13 +78,15 @@ void raise_open_file_limit() {
   ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-int run(int argc, char** argv) {
-  FlagSet flags = make_flags();
-  if (auto error = flags.parse(argc, argv)) {
-    std::fprintf(stderr, "heartbeat_exporter: error: %s\n\n%s", error->c_str(),
+// Parses and checks the command line and sets up logging. Returns the exit status when the
+// program should stop here (--help, --version, a usage error), nullopt to go on.
+std::optional<int> parse_command_line(FlagSet& flags, int argc, char** argv) {
+  auto usage_error = [&flags](const std::string& message) {
+    std::fprintf(stderr, "heartbeat_exporter: error: %s\n\n%s", message.c_str(),
                  flags.usage().c_str());
     return 2;
-  }
+  };
+  if (auto error = flags.parse(argc, argv)) return usage_error(*error);
   if (flags.help_requested()) {
     std::fputs(flags.usage().c_str(), stdout);
     return 0;
@@ -93,14 +96,9 @@ int run(int argc, char** argv) {
     return 0;
   }
   auto level = log::parse_level(flags.get("log.level"));
+  if (!level) return usage_error("--log.level must be one of debug, info, warn, error");
   auto format = log::parse_format(flags.get("log.format"));
-  if (!level || !format) {
-    std::fprintf(stderr, "heartbeat_exporter: error: %s\n\n%s",
-                 !level ? "--log.level must be one of debug, info, warn, error"
-                        : "--log.format must be one of logfmt, json",
-                 flags.usage().c_str());
-    return 2;
-  }
+  if (!format) return usage_error("--log.format must be one of logfmt, json");
   log::configure(*level, *format);
   const std::string& telemetry_path = flags.get("web.telemetry-path");
   if (telemetry_path.empty() || telemetry_path.front() != '/' || telemetry_path == "/" ||
@@ -111,7 +109,49 @@ int run(int argc, char** argv) {
                  telemetry_path.c_str());
     return 2;
   }
+  return std::nullopt;
+}
 
+// Blocks the signals that the main thread waits for. Every thread started later inherits the
+// mask, so that only sigwait() sees them.
+sigset_t block_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+// Waits for signals until SIGTERM or SIGINT (exit status 0) or the TLS front's death (1).
+int wait_for_signals(const sigset_t& signals, ConfigReloader& reloader, TlsFront* tls) {
+  for (;;) {
+    int signal_number = 0;
+    if (sigwait(&signals, &signal_number) != 0) continue;
+    if (signal_number == SIGHUP) {
+      reloader.reload();
+      continue;
+    }
+    if (signal_number == SIGCHLD) {
+      if (tls != nullptr && tls->exited()) {
+        log::error("stunnel exited; cannot serve TLS without it",
+                   {{"pid", std::to_string(tls->pid())}});
+        return 1;
+      }
+      continue;
+    }
+    log::info("shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    return 0;
+  }
+}
+
+int run(int argc, char** argv) {
+  FlagSet flags = make_flags();
+  if (auto exit_status = parse_command_line(flags, argc, argv)) return *exit_status;
+  const std::string& telemetry_path = flags.get("web.telemetry-path");
   const std::string& config_file = flags.get("config.file");
   auto config = load(config_file);
   if (!config) return 1;
@@ -125,16 +165,7 @@ int run(int argc, char** argv) {
     web_config = std::move(*result.config);
   }
 
-  // Every thread the server starts inherits this mask, so that only sigwait() below sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGCHLD);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
+  const sigset_t signals = block_signals();
   raise_open_file_limit();
   // glibc gives each thread that allocates under contention its own arena (up to 8 per core),
   // and each arena keeps the peak of the scrapes it served; the reading and rendering threads
@@ -174,26 +205,7 @@ int run(int argc, char** argv) {
              {"telemetry_path", telemetry_path},
              {"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
-
-  for (;;) {
-    int signal_number = 0;
-    if (sigwait(&signals, &signal_number) != 0) continue;
-    if (signal_number == SIGHUP) {
-      reloader.reload();
-      continue;
-    }
-    if (signal_number == SIGCHLD) {
-      if (tls && tls->exited()) {
-        log::error("stunnel exited; cannot serve TLS without it",
-                   {{"pid", std::to_string(tls->pid())}});
-        return 1;
-      }
-      continue;
-    }
-    log::info("shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    server.reset();
-    return 0;
-  }
+  return wait_for_signals(signals, reloader, tls.get());
 }
 
 }  // namespace

@@ -12,9 +12,15 @@ void TransitionLog::record(const MonitorReport& report) {
   // log lines, or a state would seem to flap.
   if (report.checked_at < last_recorded_at_) return;
   last_recorded_at_ = report.checked_at;
+  log_state_changes(report.results);
+  remember_states(report.results);
+  log_discovery_changes(report.discovery_errors);
+}
+
+void TransitionLog::log_state_changes(const std::vector<CheckResult>& results) const {
   // Both lists are sorted by key, so one walk over them pairs each process with its last state.
   auto by_key = [](const auto& entry, const std::string& key) { return entry.first < key; };
-  for (const auto& result : report.results) {
+  for (const auto& result : results) {
     auto previous =
         std::lower_bound(last_states_.begin(), last_states_.end(), result.process.key, by_key);
     bool first_sight = previous == last_states_.end() || previous->first != result.process.key;
@@ -34,44 +40,47 @@ void TransitionLog::record(const MonitorReport& report) {
       log::warn("process state changed", fields);
     }
   }
-  const bool same_processes =
-      last_states_.size() == report.results.size() &&
-      std::equal(last_states_.begin(), last_states_.end(), report.results.begin(),
-                 [](const auto& entry, const CheckResult& result) {
-                   return entry.first == result.process.key;
-                 });
+}
+
+void TransitionLog::remember_states(const std::vector<CheckResult>& results) {
+  const bool same_processes = last_states_.size() == results.size() &&
+                              std::equal(last_states_.begin(), last_states_.end(), results.begin(),
+                                         [](const auto& entry, const CheckResult& result) {
+                                           return entry.first == result.process.key;
+                                         });
   if (same_processes) {
     // The common case: only states change, no key is copied.
-    for (std::size_t i = 0; i < report.results.size(); ++i) {
-      last_states_[i].second = report.results[i].state;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      last_states_[i].second = results[i].state;
     }
   } else {
     auto is_monitored = [&](const std::string& key) {
       auto found = std::lower_bound(
-          report.results.begin(), report.results.end(), key,
+          results.begin(), results.end(), key,
           [](const CheckResult& result, const std::string& k) { return result.process.key < k; });
-      return found != report.results.end() && found->process.key == key;
+      return found != results.end() && found->process.key == key;
     };
     for (const auto& [key, state] : last_states_) {
       if (!is_monitored(key)) log::info("process no longer monitored", {{"process", key}});
     }
     last_states_.clear();
-    last_states_.reserve(report.results.size());
-    for (const auto& result : report.results) {
+    last_states_.reserve(results.size());
+    for (const auto& result : results) {
       last_states_.emplace_back(result.process.key, result.state);
     }
   }
+}
 
-  for (const auto& error : report.discovery_errors) {
+void TransitionLog::log_discovery_changes(const std::vector<std::string>& errors) {
+  for (const auto& error : errors) {
     if (!last_discovery_errors_.contains(error)) log::warn("discovery failed", {{"err", error}});
   }
   for (const auto& error : last_discovery_errors_) {
-    if (std::find(report.discovery_errors.begin(), report.discovery_errors.end(), error) ==
-        report.discovery_errors.end()) {
+    if (std::find(errors.begin(), errors.end(), error) == errors.end()) {
       log::info("discovery recovered", {{"was", error}});
     }
   }
-  last_discovery_errors_ = {report.discovery_errors.begin(), report.discovery_errors.end()};
+  last_discovery_errors_ = {errors.begin(), errors.end()};
 }
 
 }  // namespace heartbeat_exporter

@@ -18,6 +18,11 @@ class TransitionLog {
   void record(const MonitorReport& report);
 
  private:
+  // The three steps of record(), called with mutex_ held.
+  void log_state_changes(const std::vector<CheckResult>& results) const;
+  void remember_states(const std::vector<CheckResult>& results);
+  void log_discovery_changes(const std::vector<std::string>& errors);
+
   // Guards the last recorded view below: it only ever moves forward in checked_at, so that an
   // older report finishing late cannot undo a newer one's lines (a state would seem to flap).
   std::mutex mutex_;
