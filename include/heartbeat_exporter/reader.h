@@ -1,3 +1,4 @@
+// Stage 3, read: reads and validates one heartbeat file (also used by programs that write them).
 #pragma once
 
 #include <cstddef>

@@ -1,3 +1,4 @@
+// The writer side: what a monitored program calls to write its heartbeat file.
 #pragma once
 
 #include <cstdint>

@@ -1,3 +1,4 @@
+// Stage 4, check: decides each process's health state from its heartbeat, the time and /proc.
 #pragma once
 
 #include <memory>

@@ -1,3 +1,4 @@
+// Stage 1, config: loads and validates the config file into the processes and folders to watch.
 #pragma once
 
 #include <filesystem>

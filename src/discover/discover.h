@@ -1,3 +1,4 @@
+// Stage 2, discover: lists every process to check, from the config and the heartbeat folders.
 #pragma once
 
 #include <string>

@@ -1,3 +1,4 @@
+// Stage 3, read: remembers what unchanged heartbeat files held, so a scrape need not parse them.
 #pragma once
 
 #include <chrono>

@@ -1,3 +1,4 @@
+// Stage 5, metrics: turns each scrape's check into the exposition text that /metrics serves.
 #pragma once
 
 #include <prometheus/registry.h>
@@ -18,7 +19,6 @@
 #include "metrics/single_flight.h"
 #include "metrics/transition_log.h"
 
-// The metrics stage: turns each scrape's check into the exposition text that /metrics serves.
 namespace heartbeat_exporter {
 
 // One collection's exposition: what a scrape answers, shared by the scrapes that arrived while it

@@ -1,3 +1,4 @@
+// Shared utilities, below every stage: logging (this header), flags, text, time, /proc, files.
 #pragma once
 
 #include <initializer_list>

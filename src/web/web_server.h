@@ -1,3 +1,4 @@
+// Stage 6, web: the HTTP server: /metrics, the landing page, health, reload, basic auth.
 #pragma once
 
 #include <functional>
