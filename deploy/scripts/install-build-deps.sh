@@ -3,11 +3,13 @@
 # tests, skipping apt entirely when they are all present already.
 #   deploy/scripts/install-build-deps.sh            build dependencies
 #   deploy/scripts/install-build-deps.sh --tests    plus what the test suite runs (promtool, python3)
+# Then it fetches Debian's civetweb source, which the build compiles in (fetch-civetweb-source.sh).
 set -euo pipefail
 
 # stunnel4 serves TLS at run time (see README, "Access: basic auth and TLS").
-# dpkg-dev: cpack's .deb needs dpkg-shlibdeps to work out the runtime dependencies.
-packages=(g++ cmake make git pkg-config prometheus-cpp-dev libcivetweb-dev rapidjson-dev zlib1g-dev
+# dpkg-dev: cpack's .deb needs dpkg-shlibdeps to work out the runtime dependencies, and
+# dpkg-source unpacks civetweb's source package; gcc and libssl-dev compile civetweb.
+packages=(g++ gcc cmake make git pkg-config prometheus-cpp-dev libssl-dev rapidjson-dev zlib1g-dev
           libyaml-cpp-dev libcrypt-dev catch2 stunnel4 dpkg-dev)
 if [[ "${1:-}" == "--tests" ]]; then
   # promtool and amtool check the alerting assets; prometheus and alertmanager run the e2e
@@ -28,7 +30,11 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+fetch_civetweb_source() { "$(dirname "${BASH_SOURCE[0]}")/fetch-civetweb-source.sh"; }
+if [[ ${#missing[@]} -eq 0 ]]; then
+  fetch_civetweb_source
+  exit 0
+fi
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install-build-deps: missing packages: ${missing[*]}; run as root or install them" >&2
@@ -38,3 +44,4 @@ echo "install-build-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fetch_civetweb_source

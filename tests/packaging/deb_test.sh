@@ -69,6 +69,9 @@ done | sort -u | while read -r library; do owner_of "$library"; done | sort -u)
 for package in $needed; do
   grep -qx "$package" <<<"$depends_names" || fail "Depends lacks $package: $depends"
 done
+# civetweb is compiled in, with OpenSSL 3 linked (deploy/cmake/Civetweb.cmake).
+grep -qx libssl3 <<<"$depends_names" || fail "Depends lacks libssl3 (civetweb links it): $depends"
+if grep -qx libcivetweb1 <<<"$depends_names"; then fail "Depends names libcivetweb1: $depends"; fi
 
 # The runtime image must install the same libraries: every word of its stage counts.
 runtime_words=$(awk 'runtime { for (i = 1; i <= NF; i++) print $i } /^FROM debian:12$/ { runtime = 1 }' \

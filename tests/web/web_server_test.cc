@@ -3,6 +3,8 @@
 // Shows optional values in failure messages instead of "{?}".
 #define CATCH_CONFIG_ENABLE_OPTIONAL_STRINGMAKER
 
+#include <civetweb.h>
+
 #include <catch2/catch.hpp>
 #include <memory>
 #include <optional>
@@ -14,6 +16,12 @@
 
 namespace heartbeat_exporter {
 namespace {
+
+TEST_CASE("civetweb is built with IPv6 and with TLS linked in") {
+  // mg_check_feature returns the bit asked for when the feature is compiled in.
+  CHECK(mg_check_feature(8) == 8);  // IPv6
+  CHECK(mg_check_feature(2) == 2);  // TLS, OpenSSL linked at build time (NO_SSL_DL)
+}
 
 TEST_CASE("listen addresses become civetweb listening ports") {
   CHECK(to_civetweb_listening_port(":9100") == "+9100");
