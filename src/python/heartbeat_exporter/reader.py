@@ -118,7 +118,8 @@ def read_heartbeat_result(path: Union[str, "os.PathLike[str]"]) -> ReadResult:
             return _fail(ReadError.UNREADABLE,
                          f"inspecting heartbeat file {quoted}: {os.strerror(error.errno)}")
         if not stat.S_ISREG(info.st_mode):
-            return _fail(ReadError.NOT_REGULAR_FILE, f"heartbeat file {quoted} is not a regular file")
+            return _fail(ReadError.NOT_REGULAR_FILE,
+                         f"heartbeat file {quoted} is not a regular file")
         too_large = f"heartbeat file {quoted} is larger than {MAX_HEARTBEAT_BYTES} bytes"
         if info.st_size > MAX_HEARTBEAT_BYTES:
             return _fail(ReadError.TOO_LARGE, too_large)
