@@ -21,6 +21,19 @@ _STATE = re.compile(r'^heartbeat_state\{process="([^"]*)",state="([a-z_]+)"\} 1$
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def scrape(url):
+    """The text of one scrape; raises OSError when there is no answer."""
+    with _opener.open(url, timeout=HTTP_TIMEOUT) as response:
+        if response.status != 200:
+            raise OSError(f"HTTP {response.status}")
+        return response.read().decode("utf-8")
+
+
+def states(metrics):
+    """{process: state} from the heartbeat_state series that are 1."""
+    return dict(_STATE.findall(metrics))
+
+
 def main():
     url, clients, keys = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     expected = {key: "healthy" for key in keys}
@@ -32,9 +45,8 @@ def main():
     def scrape_until_done():
         while not done.is_set():
             try:
-                with _opener.open(url, timeout=HTTP_TIMEOUT) as response:
-                    states = dict(_STATE.findall(response.read().decode("utf-8")))
-                problem = None if states == expected else f"scrape saw {states}"
+                seen = states(scrape(url))
+                problem = None if seen == expected else f"scrape saw {seen}"
             except OSError as error:
                 problem = f"scrape failed: {error}"
             with lock:

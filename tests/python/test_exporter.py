@@ -1,9 +1,10 @@
 """Heartbeats from the Python writer, read by the built exporter over real HTTP.
 
 8 threads beat 1,000 times each (through 4 writers, so that threads share writers as well as the
-folder) while 16 clients scrape /metrics: every scrape must call every process healthy, every
-read of a heartbeat file by this process must succeed (no torn file), and the exporter must count
-no read error. Needs the exporter binary: ctest passes it in HEARTBEAT_EXPORTER_BINARY.
+folder) while 16 clients scrape /metrics from another process (scrape_load.py): every scrape must
+call every process healthy, every read of a heartbeat file by this process must succeed (no torn
+file), and the exporter must count no read error. Needs the exporter binary: ctest passes it in
+HEARTBEAT_EXPORTER_BINARY.
 """
 
 import json
@@ -13,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import pytest
 
@@ -22,20 +22,24 @@ from processes import die_with_parent  # noqa: E402
 
 from heartbeat_exporter.reader import read_heartbeat_result  # noqa: E402
 from heartbeat_exporter.writer import HeartbeatWriter  # noqa: E402
+from scrape_load import HTTP_TIMEOUT, scrape, states  # noqa: E402
 
 EXPORTER = os.environ.get("HEARTBEAT_EXPORTER_BINARY")
 THREADS = 8
 BEATS_PER_THREAD = 1000
 WRITERS = 4
 SCRAPERS = 16
-HTTP_TIMEOUT = 10
 START_TIMEOUT = 20
 
-# Loopback only: a proxy from the environment must never see these requests.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_STATE = re.compile(r'^heartbeat_state\{process="([^"]*)",state="([a-z_]+)"\} 1$', re.MULTILINE)
 _READ_ERRORS = re.compile(r'^heartbeat_exporter_read_errors_total\{reason="([a-z_]+)"\} (\S+)$',
                           re.MULTILINE)
+
+
+def _yield_cpu_to_writers():
+    """The exporter and the scrapers run at nice 10, so that on two cores the beats end soon;
+    they still scrape without pause all along, hundreds of times a second (tests/README.md)."""
+    die_with_parent()
+    os.nice(10)
 
 
 @pytest.fixture
@@ -52,7 +56,7 @@ def exporter(tmp_path):
         process = subprocess.Popen(
             [EXPORTER, f"--config.file={config}", "--web.listen-address=127.0.0.1:0"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent)
+            preexec_fn=_yield_cpu_to_writers)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         port = None
@@ -71,19 +75,6 @@ def exporter(tmp_path):
             assert process.wait(timeout=10) == 0, log_path.read_text()
         finally:
             process.kill()
-
-
-def _nice_scraper():
-    """Scrapers yield the CPU to the writers, so that the beats end soon on two cores; they
-    still scrape without pause, and a thousand times a second (see tests/README.md)."""
-    die_with_parent()
-    os.nice(10)
-
-
-def scrape(url):
-    with _opener.open(url, timeout=HTTP_TIMEOUT) as response:
-        assert response.status == 200
-        return response.read().decode("utf-8")
 
 
 def test_python_heartbeats_stay_healthy_under_8_writer_threads_and_16_scrapers(exporter, capsys):
@@ -114,19 +105,24 @@ def test_python_heartbeats_stay_healthy_under_8_writer_threads_and_16_scrapers(e
     scrapers = subprocess.Popen(
         [sys.executable, os.path.join(os.path.dirname(__file__), "scrape_load.py"), url,
          str(SCRAPERS), *keys],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=_nice_scraper)
-    reader = threading.Thread(target=read_until_done)
-    reader.start()
-    beaters = [threading.Thread(target=beat, args=(writers[i % WRITERS],)) for i in range(THREADS)]
-    started = time.monotonic()
-    for thread in beaters:
-        thread.start()
-    for thread in beaters:
-        thread.join()
-    elapsed = time.monotonic() - started
-    done.set()
-    reader.join()
-    output, _ = scrapers.communicate(timeout=HTTP_TIMEOUT + 10)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=_yield_cpu_to_writers)
+    try:
+        reader = threading.Thread(target=read_until_done)
+        reader.start()
+        beaters = [threading.Thread(target=beat, args=(writers[i % WRITERS],))
+                   for i in range(THREADS)]
+        started = time.monotonic()
+        for thread in beaters:
+            thread.start()
+        for thread in beaters:
+            thread.join()
+        elapsed = time.monotonic() - started
+        done.set()
+        reader.join()
+        output, _ = scrapers.communicate(timeout=HTTP_TIMEOUT + 10)
+    finally:
+        scrapers.kill()  # a no-op once it has ended; else it would scrape on past this test
+        done.set()
     load = json.loads(output)
 
     beats = THREADS * BEATS_PER_THREAD
@@ -145,7 +141,7 @@ def test_python_heartbeats_stay_healthy_under_8_writer_threads_and_16_scrapers(e
         assert read_heartbeat_result(writer.path).heartbeat.iteration == writer.iteration
     assert sorted(os.listdir(folder)) == sorted(f"{key}.json" for key in keys)
     metrics = scrape(url)
-    assert dict(_STATE.findall(metrics)) == {key: "healthy" for key in keys}
+    assert states(metrics) == {key: "healthy" for key in keys}
     read_errors = {reason: float(value) for reason, value in _READ_ERRORS.findall(metrics)}
     assert len(read_errors) == 9
     assert set(read_errors.values()) == {0.0}, read_errors

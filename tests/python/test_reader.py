@@ -1,8 +1,9 @@
 """heartbeat_exporter.reader beyond the shared fixtures: the API and the errors of the system."""
 
 import os
-import subprocess
-import sys
+import pathlib
+import shutil
+import tempfile
 
 import pytest
 
@@ -56,17 +57,44 @@ def test_a_heartbeat_path_is_read_through_a_symlink_as_the_cpp_reader_does(tmp_p
     assert read_heartbeat(tmp_path / "link.json").pid == 12345
 
 
+def read_as_nobody(path):
+    """read_heartbeat_result(path) in a child that runs as the user nobody: (reason, message),
+    or ("ok", "")."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            failure = read_heartbeat_result(path).failure
+            answer = "ok|" if failure is None else f"{failure.reason.value}|{failure.message}"
+            os.write(write_end, answer.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        text = answer.read().decode()
+    os.waitpid(child, 0)
+    return tuple(text.split("|", 1))
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: reads as the user nobody")
-def test_a_file_the_reader_may_not_open_is_unreadable(tmp_path):
-    path = tmp_path / "secret.json"
-    path.write_bytes(HEARTBEAT)
-    os.chmod(path, 0o600)
-    os.chmod(tmp_path, 0o755)
-    script = ("import sys; from heartbeat_exporter.reader import read_heartbeat_result as r; "
-              "f = r(sys.argv[1]).failure; print(f.reason.value, f.message, sep='|')")
-    output = subprocess.run([sys.executable, "-c", script, str(path)], user=65534, group=65534,
-                            extra_groups=[], check=True, capture_output=True, text=True).stdout
-    assert output.strip() == f'unreadable|opening heartbeat file "{path}": Permission denied'
+def test_a_file_the_reader_may_not_open_is_unreadable():
+    # Not under tmp_path, whose parent only root may enter.
+    folder = pathlib.Path(tempfile.mkdtemp())
+    try:
+        os.chmod(folder, 0o755)
+        (folder / "open.json").write_bytes(HEARTBEAT)
+        secret = folder / "secret.json"
+        secret.write_bytes(HEARTBEAT)
+        os.chmod(secret, 0o600)
+        assert read_as_nobody(folder / "open.json") == ("ok", "")
+        assert read_as_nobody(secret) == (
+            "unreadable", f'opening heartbeat file "{secret}": Permission denied')
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_parse_heartbeat_takes_bytes_or_text():
