@@ -79,8 +79,7 @@ def _string(text: str, position: int) -> Tuple[str, int]:
         value, end = json.decoder.scanstring(text, position, True)
     except json.decoder.JSONDecodeError as error:
         raise JsonError(_string_error(error.msg), error.pos) from None
-    surrogate = _HIGH_SURROGATE.search(value)
-    if surrogate is not None:
+    if _HIGH_SURROGATE.search(value):
         raise JsonError("The surrogate pair in string is invalid.", position - 1)
     return value, end
 

@@ -287,17 +287,30 @@ def _create_temp_file(folder: int, name: str, target: str) -> Tuple[str, int]:
     raise _error(error, "writing heartbeat file (creating temp file)", target) from error
 
 
+_FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+# Times a name is looked at again because someone changed it meanwhile (made the folder first,
+# or replaced a symlink while it was read), before giving up with EAGAIN.
+_MAX_RETRIES = 100
+
+
 def _open_folder(heartbeat_dir: PathType, create: bool) -> int:
     """An O_PATH descriptor of the heartbeat folder, created (like mkdir -p) when create is set.
 
-    The path is resolved one name at a time, each opened with O_NOFOLLOW relative to the one
-    before, and symlinks are followed by hand, so that each can be judged first (see
-    _is_unsafe_symlink) and the folder checked is the folder used. Raises OSError naming the
-    folder, PermissionError for a refused symlink.
+    Raises OSError naming the folder, PermissionError for a refused symlink.
     """
     path = os.fspath(heartbeat_dir)
+    try:
+        return _resolve_folder(path, create)
+    except OSError as error:
+        raise _error(error, "opening heartbeat folder", path) from error
+
+
+def _resolve_folder(path: str, create: bool) -> int:
+    """Resolves path one name at a time, each opened with O_NOFOLLOW relative to the one before,
+    and follows symlinks by hand, so that each can be judged first (see _is_unsafe_symlink) and
+    the folder checked is the folder used."""
     names: List[str] = path.split("/")
-    symlinks = 0
+    symlinks = retries = 0
     euid = os.geteuid()
     folder = os.open("/" if path.startswith("/") else ".", _FOLDER_FLAGS)
     try:
@@ -305,6 +318,8 @@ def _open_folder(heartbeat_dir: PathType, create: bool) -> int:
             name = names.pop(0)
             if name in ("", "."):
                 continue
+            if retries > _MAX_RETRIES:
+                raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
             try:
                 info = os.stat(name, dir_fd=folder, follow_symlinks=False)
             except FileNotFoundError:
@@ -313,41 +328,40 @@ def _open_folder(heartbeat_dir: PathType, create: bool) -> int:
                 try:
                     os.mkdir(name, 0o777, dir_fd=folder)
                 except FileExistsError:
-                    pass  # made by someone else meanwhile: look again
-                names.insert(0, name)
-                continue
-            if stat.S_ISLNK(info.st_mode):
-                symlinks += 1
-                if symlinks > _MAX_SYMLINKS:
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
-                if _is_unsafe_symlink(os.fstat(folder), info, euid):
-                    raise PermissionError(
-                        errno.EPERM,
-                        f"refusing to follow symlink {name!r} owned by uid {info.st_uid} in a "
-                        "folder that others can write to")
-                link = os.readlink(name, dir_fd=folder)
-                again = os.stat(name, dir_fd=folder, follow_symlinks=False)
-                if (again.st_ino, again.st_dev, again.st_uid, again.st_ctime_ns) != (
-                        info.st_ino, info.st_dev, info.st_uid, info.st_ctime_ns):
-                    names.insert(0, name)  # replaced while it was read: judge the new one
+                    retries += 1
+                    names.insert(0, name)
                     continue
-                names[:0] = link.split("/")
-                if link.startswith("/"):
-                    os.close(folder)
-                    folder = -1
-                    folder = os.open("/", _FOLDER_FLAGS)
-                continue
+            else:
+                if stat.S_ISLNK(info.st_mode):
+                    symlinks += 1
+                    if symlinks > _MAX_SYMLINKS:
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+                    if _is_unsafe_symlink(os.fstat(folder), info, euid):
+                        raise PermissionError(
+                            errno.EPERM,
+                            f"refusing to follow symlink {name!r} owned by uid {info.st_uid} in "
+                            "a folder that others can write to")
+                    link = os.readlink(name, dir_fd=folder)
+                    again = os.stat(name, dir_fd=folder, follow_symlinks=False)
+                    if (again.st_ino, again.st_uid, again.st_ctime_ns) != (
+                            info.st_ino, info.st_uid, info.st_ctime_ns):
+                        retries += 1  # replaced while it was read: judge the new one
+                        names.insert(0, name)
+                        continue
+                    names[:0] = link.split("/")
+                    if link.startswith("/"):
+                        root = os.open("/", _FOLDER_FLAGS)
+                        os.close(folder)
+                        folder = root
+                    continue
+            # O_NOFOLLOW: a name swapped for a symlink since it was looked at fails, unfollowed.
             child = os.open(name, _FOLDER_FLAGS | os.O_NOFOLLOW, dir_fd=folder)
             os.close(folder)
             folder = child
-    except OSError as error:
-        if folder >= 0:
-            os.close(folder)
-        raise _error(error, "opening heartbeat folder", path) from error
-    return folder
-
-
-_FOLDER_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+        return folder
+    except BaseException:
+        os.close(folder)
+        raise
 
 
 def _is_unsafe_symlink(folder: os.stat_result, link: os.stat_result, euid: int) -> bool:
