@@ -6,6 +6,9 @@ set(_deploy_dir "${PROJECT_SOURCE_DIR}/deploy")
 set(_doc_dir "${CMAKE_INSTALL_DATADIR}/doc/heartbeat-exporter")
 
 install(TARGETS heartbeat_exporter heartbeatctl RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+# The Python package, where Debian's python3 finds it (with prefix /usr).
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/src/python/heartbeat_exporter"
+        DESTINATION lib/python3/dist-packages FILES_MATCHING PATTERN "*.py" PATTERN "py.typed")
 
 # The config lives where the binaries look by default, whatever the prefix. `cmake --install`
 # never overwrites an existing one (it holds the operator's edits); in the .deb it is a conffile,

@@ -17,6 +17,8 @@ if [[ "${1:-}" == "--tests" ]]; then
   # systemd provides systemd-analyze, which verifies the unit file.
   # valgrind checks the exporter for leaks over many scrapes.
   packages+=(prometheus prometheus-alertmanager python3 procps curl openssl systemd valgrind)
+  # pytest runs the Python package's tests (tests/python).
+  packages+=(python3-pytest)
   # libFuzzer: clang with its runtime, and llvm-symbolizer for readable crash reports.
   packages+=(clang libclang-rt-14-dev llvm)
   # The scale benchmark: Google Benchmark for the in-process parts, and node_exporter's

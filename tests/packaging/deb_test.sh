@@ -137,6 +137,14 @@ if grep -q '\.symtab' <<<"$sections"; then
   fail "the packaged heartbeat_exporter is not stripped"
 fi
 
+# The Python package imports from the scratch root (and not from anywhere else).
+python_dir="$root/usr/lib/python3/dist-packages"
+imported=$(cd "$scratch" && PYTHONPATH="$python_dir" python3 -c \
+  'from heartbeat_exporter.writer import HeartbeatWriter; import heartbeat_exporter as p; print(p.__file__)') ||
+  fail "python3 cannot import heartbeat_exporter.writer from /usr/lib/python3/dist-packages"
+[[ $imported == "$python_dir/heartbeat_exporter/__init__.py" ]] || fail "python3 imported $imported"
+[[ -f "$python_dir/heartbeat_exporter/py.typed" ]] || fail "the Python package lacks py.typed"
+
 bash "$here/verify_unit.sh" "$root/usr/lib/systemd/system/heartbeat_exporter.service" \
   "$root/usr/bin/heartbeat_exporter" >/dev/null || fail "the installed unit fails verify_unit.sh"
 

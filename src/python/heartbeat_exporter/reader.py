@@ -1,0 +1,247 @@
+"""Reads heartbeat files, with the same verdicts as the exporter's C++ reader.
+
+    from heartbeat_exporter.reader import read_heartbeat
+
+    data = read_heartbeat("/var/lib/heartbeats/my_server.json")  # HeartbeatData, or None
+"""
+
+import datetime
+import enum
+import errno
+import os
+import re
+import stat
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Union
+
+from heartbeat_exporter._json import JsonError, JsonObject, parse_json
+from heartbeat_exporter.timestamp import parse_timestamp
+
+__all__ = [
+    "MAX_HEARTBEAT_BYTES",
+    "MAX_PID",
+    "HeartbeatData",
+    "ReadError",
+    "ReadFailure",
+    "ReadResult",
+    "parse_heartbeat",
+    "read_heartbeat",
+    "read_heartbeat_result",
+]
+
+# A heartbeat file larger than this is not read: heartbeats are about 150 bytes, and a bound
+# keeps one hostile file from costing the reader its memory or time.
+MAX_HEARTBEAT_BYTES = 64 * 1024
+
+# The pid range Linux can hand out (PID_MAX_LIMIT on 64-bit).
+MAX_PID = 4194304
+
+_INT64_END = 2**63
+_UINT64_END = 2**64
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_EXCERPT = 64
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class HeartbeatData:
+    """One valid heartbeat, as a monitored process wrote it.
+
+    The fields are in the order the writers put them in the file. A field that a heartbeat may
+    leave out defaults to None and is not written when None.
+    """
+
+    process_key: Optional[str]
+    pid: int
+    timestamp: datetime.datetime  # aware, in UTC when read
+    status: str
+    iteration: Optional[int] = None
+
+
+class ReadError(enum.Enum):
+    """Why a heartbeat could not be read; the value is the exporter's `reason` label."""
+
+    MISSING = "missing"  # the file does not exist
+    UNREADABLE = "unreadable"  # open or read failed (permissions, I/O error, ...)
+    NOT_REGULAR_FILE = "not_regular_file"  # FIFO, device, socket, folder
+    TOO_LARGE = "too_large"  # larger than MAX_HEARTBEAT_BYTES
+    INVALID_JSON = "invalid_json"  # not well-formed JSON
+    NOT_OBJECT = "not_object"  # well-formed, but the top level is not an object
+    MISSING_FIELD = "missing_field"  # pid, timestamp or status is absent
+    INVALID_FIELD = "invalid_field"  # wrong type, out of range, or appears twice
+    INVALID_TIMESTAMP = "invalid_timestamp"  # a string that parse_timestamp does not accept
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    reason: ReadError
+    message: str  # for people, e.g. 'field "pid": expected an integer'
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """Exactly one of heartbeat and failure is set."""
+
+    heartbeat: Optional[HeartbeatData] = None
+    failure: Optional[ReadFailure] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.heartbeat is not None
+
+
+def read_heartbeat(path: Union[str, "os.PathLike[str]"]) -> Optional[HeartbeatData]:
+    """The heartbeat in the file, or None when it is missing or not a valid heartbeat."""
+    return read_heartbeat_result(path).heartbeat
+
+
+def read_heartbeat_result(path: Union[str, "os.PathLike[str]"]) -> ReadResult:
+    """Reads and validates one heartbeat file; never raises for what the file holds or lacks.
+
+    Never blocks on a FIFO and never reads more than MAX_HEARTBEAT_BYTES (+ 1): the file is
+    opened with O_NONBLOCK and checked with fstat before it is read.
+    """
+    name = os.fspath(path)
+    quoted = f'"{name}"'
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as error:
+        message = f"opening heartbeat file {quoted}: {os.strerror(error.errno)}"
+        # ENOTDIR means a parent is a regular file, so the heartbeat cannot exist either.
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            return _fail(ReadError.MISSING, message)
+        return _fail(ReadError.UNREADABLE, message)
+    try:
+        try:
+            info = os.fstat(fd)
+        except OSError as error:
+            return _fail(ReadError.UNREADABLE,
+                         f"inspecting heartbeat file {quoted}: {os.strerror(error.errno)}")
+        if not stat.S_ISREG(info.st_mode):
+            return _fail(ReadError.NOT_REGULAR_FILE,
+                         f"heartbeat file {quoted} is not a regular file")
+        too_large = f"heartbeat file {quoted} is larger than {MAX_HEARTBEAT_BYTES} bytes"
+        if info.st_size > MAX_HEARTBEAT_BYTES:
+            return _fail(ReadError.TOO_LARGE, too_large)
+        # A file that grew after fstat is still bounded by reading one byte past the limit.
+        chunks = []
+        total = 0
+        try:
+            while total <= MAX_HEARTBEAT_BYTES:
+                chunk = os.read(fd, MAX_HEARTBEAT_BYTES + 1 - total)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        except OSError as error:
+            return _fail(ReadError.UNREADABLE,
+                         f"reading heartbeat file {quoted}: {os.strerror(error.errno)}")
+        if total > MAX_HEARTBEAT_BYTES:
+            return _fail(ReadError.TOO_LARGE, too_large)
+    finally:
+        os.close(fd)
+
+    result = parse_heartbeat(b"".join(chunks))
+    if result.failure is not None:
+        return _fail(result.failure.reason, f"heartbeat file {quoted}: {result.failure.message}")
+    return result
+
+
+def parse_heartbeat(content: Union[bytes, str]) -> ReadResult:
+    """Validates heartbeat JSON that is already in memory (read_heartbeat_result after I/O)."""
+    if isinstance(content, str):
+        content = content.encode("utf-8", "surrogatepass")
+    # JSON allows a raw NUL byte nowhere; the C++ reader refuses it before parsing.
+    nul = content.find(b"\0")
+    if nul >= 0:
+        return _fail(ReadError.INVALID_JSON, f"invalid JSON: NUL byte at offset {nul}")
+    # RapidJSON skips one byte order mark at the start, so the C++ reader accepts it.
+    start = len(_BOM) if content.startswith(_BOM) else 0
+    try:
+        text = content[start:].decode("utf-8")
+        document = parse_json(text)
+    except UnicodeDecodeError as error:
+        return _fail(ReadError.INVALID_JSON,
+                     f"invalid JSON: Invalid encoding in string. at offset {start + error.start}")
+    except JsonError as error:
+        offset = start + len(text[: error.offset].encode("utf-8", "surrogatepass"))
+        return _fail(ReadError.INVALID_JSON, f"invalid JSON: {error.message} at offset {offset}")
+    if not isinstance(document, JsonObject):
+        return _fail(ReadError.NOT_OBJECT, "top level is not a JSON object")
+    return _validate(document)
+
+
+_KNOWN_FIELDS = ("pid", "timestamp", "status", "process_key", "iteration")
+
+
+def _validate(document: JsonObject) -> ReadResult:
+    fields: Dict[str, Any] = {}
+    for name, value in document:
+        # Unknown fields are skipped so that newer writers can add some without breaking readers.
+        if name not in _KNOWN_FIELDS:
+            continue
+        # Which of two pids was meant would be a guess, so a repeated field is an error.
+        if name in fields:
+            return _invalid_field(name, "duplicate field")
+        fields[name] = value
+    for name in ("pid", "timestamp", "status"):
+        if name not in fields:
+            return _fail(ReadError.MISSING_FIELD, f'field "{name}": missing')
+
+    pid = fields["pid"]
+    if not _is_integer(pid):
+        return _invalid_field("pid", "expected an integer")
+    if not 1 <= pid <= MAX_PID:
+        return _invalid_field("pid", f"{pid} is outside 1..{MAX_PID}")
+
+    text = fields["timestamp"]
+    if not isinstance(text, str):
+        return _invalid_field("timestamp", "expected a string")
+    timestamp = parse_timestamp(text)
+    if timestamp is None:
+        return _fail(ReadError.INVALID_TIMESTAMP,
+                     f'field "timestamp": "{_excerpt(text)}" is not an ISO 8601 timestamp')
+
+    status = fields["status"]
+    if not isinstance(status, str):
+        return _invalid_field("status", "expected a string")
+    if _SURROGATE.search(status):
+        return _invalid_field("status", "not valid UTF-8")
+
+    process_key = fields.get("process_key")
+    if "process_key" in fields:
+        if not isinstance(process_key, str):
+            return _invalid_field("process_key", "expected a string")
+        if _SURROGATE.search(process_key):
+            return _invalid_field("process_key", "not valid UTF-8")
+
+    iteration = fields.get("iteration")
+    # A float never passes for a counter, not even 1.0, and neither does true.
+    if "iteration" in fields and not (_is_integer(iteration) and 0 <= iteration < _UINT64_END):
+        return _invalid_field("iteration", "expected a non-negative integer")
+
+    return ReadResult(heartbeat=HeartbeatData(process_key=process_key, pid=pid,
+                                              timestamp=timestamp, status=status,
+                                              iteration=iteration))
+
+
+def _is_integer(value: Any) -> bool:
+    # The parser keeps whole numbers as int only while they fit in int64 or uint64; bool is an
+    # int subclass, but true is not a number.
+    return type(value) is int
+
+
+def _excerpt(text: str) -> str:
+    """Echoes file content in a message, cut short so that a hostile file cannot flood a log."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= _MAX_EXCERPT:
+        return raw.decode("utf-8", "replace")
+    return raw[:_MAX_EXCERPT].decode("utf-8", "replace") + "..."
+
+
+def _invalid_field(name: str, problem: str) -> ReadResult:
+    return _fail(ReadError.INVALID_FIELD, f'field "{name}": {problem}')
+
+
+def _fail(reason: ReadError, message: str) -> ReadResult:
+    return ReadResult(failure=ReadFailure(reason, message))

@@ -1,0 +1,127 @@
+"""The fixtures in tests/conformance/, which the C++ tests read too
+(tests/heartbeat/conformance_test.cc): both implementations must give each the same verdict, so
+that they cannot drift apart."""
+
+import datetime
+import json
+import os
+import pathlib
+
+import pytest
+
+from heartbeat_exporter.reader import HeartbeatData, read_heartbeat, read_heartbeat_result
+from heartbeat_exporter.timestamp import format_timestamp, parse_timestamp
+from heartbeat_exporter.writer import (
+    HeartbeatWriter,
+    is_valid_process_key,
+    remove_heartbeat_file,
+    serialize_heartbeat,
+    write_heartbeat_file,
+)
+
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "conformance"
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def load(name):
+    with open(FIXTURES / name, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def cases(name, key="cases"):
+    return [pytest.param(case, id=case.get("name", case.get("text"))) for case in load(name)[key]]
+
+
+def content_of(content):
+    """A case's "content": a string, or a list of strings and [string, count] repeats."""
+    if isinstance(content, str):
+        content = [content]
+    text = "".join(part if isinstance(part, str) else part[0] * part[1] for part in content)
+    # surrogatepass: a lone surrogate in the fixture stands for the bytes RapidJSON makes of it.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def make_case_file(folder, case):
+    path = folder / "case.json"
+    special = case.get("special")
+    if special == "folder":
+        path.mkdir()
+    elif special == "fifo":
+        os.mkfifo(path, 0o644)
+    elif special is None:
+        if "file" in case:
+            content = (FIXTURES / "heartbeats" / case["file"]).read_bytes()
+        else:
+            content = content_of(case["content"])
+        path.write_bytes(content.ljust(case.get("pad_to", 0), b" "))
+    return path
+
+
+def unix_micros(timestamp):
+    return (timestamp - _EPOCH) // datetime.timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize("case", cases("heartbeats.json"))
+def test_heartbeat_file_gets_the_fixture_verdict_message_and_data(tmp_path, case):
+    path = make_case_file(tmp_path, case)
+    result = read_heartbeat_result(path)
+    assert read_heartbeat(path) == result.heartbeat
+    if case["reason"] == "ok":
+        assert result.failure is None
+        expected = case["heartbeat"]
+        data = result.heartbeat
+        assert data.process_key == expected["process_key"]
+        assert data.pid == expected["pid"]
+        assert format_timestamp(data.timestamp) == expected["timestamp"]
+        assert data.timestamp.tzinfo == datetime.timezone.utc
+        assert data.status == expected["status"]
+        assert data.iteration == expected["iteration"]
+        return
+    assert result.heartbeat is None
+    assert result.failure.reason.value == case["reason"]
+    message = result.failure.message
+    if "message" in case:
+        assert message == case["message"].replace("{path}", str(path))
+    if "message_prefix" in case:
+        assert message.startswith(case["message_prefix"].replace("{path}", str(path)))
+
+
+@pytest.mark.parametrize("case", cases("timestamps.json", "valid"))
+def test_timestamp_parses_to_the_fixture_instant(case):
+    parsed = parse_timestamp(case["text"])
+    assert parsed is not None
+    assert unix_micros(parsed) == case["unix_micros"]
+    assert format_timestamp(parsed) == case["utc"]
+
+
+@pytest.mark.parametrize("text", load("timestamps.json")["invalid"])
+def test_timestamp_the_fixture_calls_invalid_is_rejected(text):
+    assert parse_timestamp(text) is None
+
+
+@pytest.mark.parametrize("key", load("process_keys.json")["valid"])
+def test_valid_process_key_is_accepted(key):
+    assert is_valid_process_key(key)
+    HeartbeatWriter(heartbeat_dir="unused", process_key=key)
+
+
+@pytest.mark.parametrize("key", load("process_keys.json")["invalid"])
+def test_invalid_process_key_raises_value_error_before_touching_the_folder(tmp_path, key):
+    assert not is_valid_process_key(key)
+    folder = tmp_path / "heartbeats"
+    data = HeartbeatData(process_key=None, pid=1, status="running",
+                         timestamp=datetime.datetime.now(datetime.timezone.utc))
+    with pytest.raises(ValueError, match="invalid process key"):
+        HeartbeatWriter(heartbeat_dir=folder, process_key=key)
+    with pytest.raises(ValueError, match="invalid process key"):
+        write_heartbeat_file(folder, key, data)
+    with pytest.raises(ValueError, match="invalid process key"):
+        remove_heartbeat_file(folder, key)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("case", cases("serialized.json"))
+def test_serialize_heartbeat_writes_the_fixture_bytes(case):
+    heartbeat = dict(case["heartbeat"])
+    heartbeat["timestamp"] = parse_timestamp(heartbeat["timestamp"])
+    assert serialize_heartbeat(HeartbeatData(**heartbeat)) == case["json"].encode("utf-8")

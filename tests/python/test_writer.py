@@ -1,0 +1,337 @@
+"""heartbeat_exporter.writer: the file it writes, the API of the original product, threads, and
+the defences against planted names and symlinks."""
+
+import datetime
+import errno
+import os
+import re
+import stat
+import threading
+import time
+
+import pytest
+
+from conftest import file_names
+from heartbeat_exporter import writer as writer_module
+from heartbeat_exporter.reader import read_heartbeat, read_heartbeat_result
+from heartbeat_exporter.writer import HeartbeatWriter, remove_heartbeat_file
+
+NOBODY = 65534
+# What the C++ writer writes, with the timestamp's form pinned down.
+FILE_FORMAT = re.compile(
+    rb'\{"process_key":"worker","pid":(\d+),'
+    rb'"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00","status":"running",'
+    rb'"iteration":1\}')
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root: the rule under test is root's")
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def test_beat_writes_the_compact_format_of_the_cpp_writer(tmp_path):
+    writer = HeartbeatWriter(heartbeat_dir=tmp_path, process_key="worker")
+    writer.beat()
+    match = FILE_FORMAT.fullmatch((tmp_path / "worker.json").read_bytes())
+    assert match is not None
+    assert int(match.group(1)) == os.getpid()
+
+
+def test_read_heartbeat_sees_exactly_what_beat_wrote(tmp_path):
+    writer = HeartbeatWriter(heartbeat_dir=str(tmp_path), process_key="my_server")
+    before = now()
+    writer.beat()
+    after = now()
+    assert writer.path == str(tmp_path / "my_server.json")
+    assert writer.process_key == "my_server"
+    data = read_heartbeat(writer.path)
+    assert data.process_key == "my_server"
+    assert data.pid == os.getpid()
+    assert before <= data.timestamp <= after
+    assert data.status == "running"
+    assert data.iteration == 1
+
+
+def test_iteration_counts_one_two_three_and_beat_writes_the_status(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "worker")
+    assert writer.iteration == 0
+    for expected in (1, 2, 3):
+        writer.beat()
+        assert read_heartbeat(writer.path).iteration == expected
+    writer.beat("error")
+    data = read_heartbeat(writer.path)
+    assert (data.status, data.iteration, writer.iteration) == ("error", 4, 4)
+
+
+def test_an_explicit_iteration_is_written_and_counting_continues_from_it(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat(iteration=100)
+    assert read_heartbeat(writer.path).iteration == 100
+    writer.beat()
+    assert read_heartbeat(writer.path).iteration == 101
+    writer.beat(iteration=2**64 - 1)
+    assert read_heartbeat(writer.path).iteration == 2**64 - 1
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"iteration": -1}, ValueError), ({"iteration": 2**64}, ValueError),
+    ({"iteration": 1.0}, ValueError), ({"iteration": True}, ValueError),
+    ({"status": b"running"}, TypeError), ({"status": None}, TypeError),
+    ({"status": "bad \udc80 surrogate"}, ValueError),
+])
+def test_a_bad_status_or_iteration_raises_before_touching_the_folder(tmp_path, kwargs, error):
+    writer = HeartbeatWriter(tmp_path / "heartbeats", "worker")
+    with pytest.raises(error):
+        writer.beat(**kwargs)
+    assert file_names(tmp_path) == []
+    assert writer.iteration == 0
+
+
+@pytest.mark.parametrize("umask_value, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_the_file_mode_is_0644_less_the_umask_as_in_cpp(tmp_path, umask, umask_value, mode):
+    umask(umask_value)
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat()
+    assert stat.S_IMODE(os.stat(writer.path).st_mode) == mode
+
+
+def test_the_folder_is_created_when_missing(tmp_path):
+    writer = HeartbeatWriter(tmp_path / "a" / "b" / "c", "worker")
+    writer.beat()
+    assert read_heartbeat(writer.path).iteration == 1
+
+
+def test_a_relative_folder_with_dots_resolves_like_the_kernel(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real").mkdir()
+    os.symlink("../real", tmp_path / "real" / "loop_up")
+    writer = HeartbeatWriter("./real/loop_up/../real/./sub", "worker")
+    writer.beat()
+    assert read_heartbeat(tmp_path / "real" / "sub" / "worker.json").iteration == 1
+
+
+def test_beats_replace_the_previous_heartbeat_and_leave_no_temp_file(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "worker")
+    for _ in range(50):
+        writer.beat()
+    assert file_names(tmp_path) == ["worker.json"]
+    assert read_heartbeat(writer.path).iteration == 50
+
+
+def test_a_folder_that_is_a_regular_file_raises_oserror_naming_it(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    folder = tmp_path / "file" / "heartbeats"
+    writer = HeartbeatWriter(folder, "worker")
+    with pytest.raises(NotADirectoryError) as raised:
+        writer.beat()
+    assert raised.value.filename == str(folder)
+    assert str(folder) in str(raised.value)
+    assert writer.iteration == 0
+
+
+def test_a_target_that_is_a_folder_fails_the_rename_and_leaves_no_temp_file(tmp_path):
+    (tmp_path / "worker.json").mkdir()
+    writer = HeartbeatWriter(tmp_path, "worker")
+    with pytest.raises(IsADirectoryError) as raised:
+        writer.beat()
+    assert raised.value.filename == writer.path
+    assert "(rename)" in str(raised.value)
+    assert file_names(tmp_path) == ["worker.json"]
+
+
+def test_stop_removes_the_heartbeat_and_may_be_called_again(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat()
+    writer.stop()
+    assert file_names(tmp_path) == []
+    writer.stop()
+    HeartbeatWriter(tmp_path / "never_created", "worker").stop()
+
+
+def test_stop_raises_oserror_for_other_failures(tmp_path):
+    (tmp_path / "worker.json").mkdir()
+    (tmp_path / "worker.json" / "keep").write_text("")
+    with pytest.raises(OSError) as raised:
+        remove_heartbeat_file(tmp_path, "worker")
+    assert raised.value.filename == str(tmp_path / "worker.json")
+
+
+def test_a_clean_with_block_stops_the_writer(tmp_path):
+    with HeartbeatWriter(tmp_path, "worker") as writer:
+        writer.beat()
+        assert file_names(tmp_path) == ["worker.json"]
+    assert file_names(tmp_path) == []
+
+
+def test_an_exception_in_the_with_block_leaves_the_last_heartbeat(tmp_path):
+    with pytest.raises(RuntimeError):
+        with HeartbeatWriter(tmp_path, "worker") as writer:
+            writer.beat()
+            writer.beat()
+            raise RuntimeError("worker crashed")
+    assert read_heartbeat(tmp_path / "worker.json").iteration == 2
+
+
+def test_beats_from_eight_threads_on_one_writer_count_every_iteration_once(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "worker")
+    seen = []
+    stop_reading = threading.Event()
+
+    def read_while_beating():
+        while not stop_reading.is_set():
+            seen.append(read_heartbeat_result(writer.path))
+            time.sleep(0.0005)  # leaves the GIL to the writers
+
+    def beat_100_times():
+        for _ in range(100):
+            writer.beat()
+
+    reader = threading.Thread(target=read_while_beating)
+    writer.beat()
+    reader.start()
+    threads = [threading.Thread(target=beat_100_times) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop_reading.set()
+    reader.join()
+    assert writer.iteration == 1 + 8 * 100
+    assert read_heartbeat(writer.path).iteration == 1 + 8 * 100
+    assert [result.failure for result in seen if not result.ok] == []
+    iterations = [result.heartbeat.iteration for result in seen]
+    assert iterations == sorted(iterations)  # a later read never sees an earlier beat
+    assert file_names(tmp_path) == ["worker.json"]
+
+
+# --- defences: what someone who can write to the heartbeat folder can plant there
+
+
+def test_symlinks_planted_at_predictable_temp_names_neither_block_nor_redirect_a_beat(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("secret")
+    folder = tmp_path / "heartbeats"
+    folder.mkdir()
+    # The names the C++ writer uses today: <pid> and a counter.
+    for counter in range(200):
+        os.symlink(victim, folder / f".worker.json.{os.getpid()}.{counter}.tmp")
+    writer = HeartbeatWriter(folder, "worker")
+    writer.beat()
+    assert read_heartbeat(writer.path).iteration == 1
+    assert victim.read_text() == "secret"
+    assert len(os.listdir(folder)) == 201
+
+
+def test_a_temp_name_that_exists_is_never_followed_and_another_is_tried(tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_text("secret")
+    tokens = iter(["planted", "planted", "fresh"])
+    monkeypatch.setattr(writer_module, "_temp_token", lambda: next(tokens))
+    os.symlink(victim, tmp_path / ".worker.json.planted.tmp")
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat()
+    assert victim.read_text() == "secret"
+    assert file_names(tmp_path) == [".worker.json.planted.tmp", "victim", "worker.json"]
+
+
+def test_temp_names_are_unpredictable(tmp_path, monkeypatch):
+    names = []
+    real_token = writer_module._temp_token
+
+    def recording_token():
+        names.append(real_token())
+        return names[-1]
+
+    monkeypatch.setattr(writer_module, "_temp_token", recording_token)
+    writer = HeartbeatWriter(tmp_path, "worker")
+    for _ in range(20):
+        writer.beat()
+    assert len(set(names)) == 20
+    assert all(re.fullmatch(r"[0-9a-f]{16}", name) for name in names)
+
+
+def test_a_symlink_at_the_heartbeat_is_replaced_and_removed_never_followed(tmp_path):
+    victim = tmp_path / "victim.json"
+    victim.write_text("secret")
+    folder = tmp_path / "heartbeats"
+    folder.mkdir()
+    os.symlink(victim, folder / "worker.json")
+    writer = HeartbeatWriter(folder, "worker")
+    writer.beat()
+    assert not os.path.islink(writer.path)
+    assert victim.read_text() == "secret"
+    os.symlink(victim, folder / "other.json")
+    HeartbeatWriter(folder, "other").stop()
+    assert file_names(folder) == ["worker.json"]
+    assert victim.read_text() == "secret"
+
+
+def test_a_symlink_loop_in_the_folder_path_raises_oserror_naming_the_folder(tmp_path):
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    writer = HeartbeatWriter(tmp_path / "a", "worker")
+    with pytest.raises(OSError) as raised:
+        writer.beat()
+    assert raised.value.errno == errno.ELOOP
+    assert raised.value.filename == str(tmp_path / "a")
+
+
+def stat_result(uid, mode):
+    return os.stat_result((mode, 1, 1, 1, uid, uid, 0, 0, 0, 0))
+
+
+DIR = stat.S_IFDIR
+LINK = stat.S_IFLNK | 0o777
+
+
+@pytest.mark.parametrize("folder_uid, folder_mode, link_uid, euid, unsafe", [
+    # As root: a link not owned by root, in a folder others can write to, is refused.
+    (0, DIR | 0o755, 0, 0, False),
+    (0, DIR | 0o755, NOBODY, 0, False),  # only root could have put it there
+    (0, DIR | 0o1777, NOBODY, 0, True),  # /tmp
+    (0, DIR | 0o775, NOBODY, 0, True),  # group-writable
+    (NOBODY, DIR | 0o755, NOBODY, 0, True),  # the folder's owner can replace it
+    (NOBODY, DIR | 0o755, 0, 0, False),
+    # Other users: what fs.protected_symlinks refuses, which following by hand would skip.
+    (0, DIR | 0o1777, 1000, 1000, False),
+    (0, DIR | 0o1777, 1001, 1000, True),
+    (1001, DIR | 0o1777, 1001, 1000, False),
+    (0, DIR | 0o0777, 1001, 1000, False),  # not sticky: the kernel follows it too
+    (1001, DIR | 0o755, 1001, 1000, False),
+])
+def test_which_symlinks_are_unsafe_to_follow(folder_uid, folder_mode, link_uid, euid, unsafe):
+    folder, link = stat_result(folder_uid, folder_mode), stat_result(link_uid, LINK)
+    assert writer_module._is_unsafe_symlink(folder, link, euid) is unsafe
+
+
+@needs_root
+def test_as_root_a_folder_reached_through_another_users_symlink_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    target = tmp_path / "root_only"
+    target.mkdir(mode=0o700)
+    link = shared / "heartbeats"
+    os.symlink(target, link)
+    os.lchown(link, NOBODY, NOBODY)
+    writer = HeartbeatWriter(link / "sub", "worker")
+    with pytest.raises(PermissionError) as raised:
+        writer.beat()
+    assert raised.value.filename == str(link / "sub")
+    assert "refusing to follow symlink 'heartbeats' owned by uid 65534" in str(raised.value)
+    with pytest.raises(PermissionError):
+        writer.stop()
+    assert file_names(target) == []
+
+
+@needs_root
+def test_as_root_a_symlink_that_only_root_could_plant_is_followed(tmp_path):
+    target = tmp_path / "real"
+    target.mkdir()
+    os.symlink(target, tmp_path / "link")
+    os.chmod(tmp_path, 0o755)
+    writer = HeartbeatWriter(tmp_path / "link", "worker")
+    writer.beat()
+    assert file_names(target) == ["worker.json"]
