@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "check/process_table.h"
 #include "config/config.h"
@@ -36,8 +37,10 @@ FlagSet make_flags() {
       "each process's health state, heartbeat age and iteration counter to Prometheus.");
   flags.add_string("config.file", kDefaultConfigFile, "Heartbeat exporter configuration file.",
                    "FILE");
-  flags.add_string("web.listen-address", kDefaultListenAddress,
-                   "Address on which to expose metrics and the web interface.", "[HOST]:PORT");
+  flags.add_repeated_string("web.listen-address", kDefaultListenAddress,
+                            "Addresses on which to expose metrics and the web interface. "
+                            "Repeatable for multiple addresses; :PORT is IPv4 and IPv6.",
+                            "[HOST]:PORT");
   flags.add_string("web.telemetry-path", "/metrics", "Path under which to expose metrics.", "PATH");
   flags.add_string("log.level", "info",
                    "Only log messages with the given severity or above. One of: [debug, info, "
@@ -176,9 +179,16 @@ int run(int argc, char** argv) {
   auto collector = std::make_shared<HeartbeatCollector>(
       config, clock, process_table, CheckerOptions{.threads = 0, .reuse_unchanged_files = true});
   ConfigReloader reloader(config_file, *collector, collector->self_metrics());
-  const std::string& listen_address = flags.get("web.listen-address");
+  const std::vector<std::string>& listen_addresses = flags.get_all("web.listen-address");
+  if (web_config.tls && listen_addresses.size() != 1) {
+    log::error("cannot start web server",
+               {{"err", "TLS through stunnel serves one --web.listen-address, got " +
+                            std::to_string(listen_addresses.size())}});
+    return 1;
+  }
+  const std::string& listen_address = listen_addresses.front();
   // With TLS, civetweb serves plain HTTP on loopback and stunnel terminates TLS in front of it.
-  WebOptions web{web_config.tls ? "127.0.0.1:0" : listen_address,
+  WebOptions web{web_config.tls ? std::vector<std::string>{"127.0.0.1:0"} : listen_addresses,
                  telemetry_path,
                  {},
                  web_config.basic_auth_users};

@@ -11,12 +11,26 @@ FlagSet::FlagSet(std::string program, std::string summary)
 
 void FlagSet::add_string(std::string name, std::string default_value, std::string help,
                          std::string placeholder) {
-  flags_.push_back({std::move(name), std::move(help), std::move(placeholder), default_value,
-                    default_value, false, false});
+  flags_.push_back({std::move(name),
+                    std::move(help),
+                    std::move(placeholder),
+                    default_value,
+                    default_value,
+                    false,
+                    false,
+                    false,
+                    {default_value}});
+}
+
+void FlagSet::add_repeated_string(std::string name, std::string default_value, std::string help,
+                                  std::string placeholder) {
+  add_string(std::move(name), std::move(default_value), std::move(help), std::move(placeholder));
+  flags_.back().repeated = true;
 }
 
 void FlagSet::add_bool(std::string name, std::string help) {
-  flags_.push_back({std::move(name), std::move(help), "", "false", "false", true, false});
+  flags_.push_back(
+      {std::move(name), std::move(help), "", "false", "false", true, false, false, {"false"}});
 }
 
 FlagSet::Flag* FlagSet::find(std::string_view name) {
@@ -65,16 +79,24 @@ std::optional<std::string> FlagSet::parse(int argc, const char* const* argv, int
       if (i + 1 >= argc) return "flag --" + flag->name + " needs a value";
       flag->value = argv[++i];
     }
+    if (!flag->set || !flag->repeated) flag->values.clear();
+    flag->values.push_back(flag->value);
     flag->set = true;
   }
   return std::nullopt;
 }
 
-const std::string& FlagSet::get(std::string_view name) const {
+const FlagSet::Flag& FlagSet::get_flag(std::string_view name) const {
   for (const auto& flag : flags_) {
-    if (flag.name == name) return flag.value;
+    if (flag.name == name) return flag;
   }
   throw std::logic_error("no such flag: " + std::string(name));
+}
+
+const std::string& FlagSet::get(std::string_view name) const { return get_flag(name).value; }
+
+const std::vector<std::string>& FlagSet::get_all(std::string_view name) const {
+  return get_flag(name).values;
 }
 
 bool FlagSet::is_set(std::string_view name) const {
@@ -91,6 +113,7 @@ std::string FlagSet::usage() const {
   for (const auto& flag : flags_) {
     std::string left = "      --" + flag.name;
     if (!flag.is_bool) left += "=" + flag.placeholder;
+    if (flag.repeated) left += " ...";
     out += left + "\n          " + flag.help;
     if (!flag.is_bool && !flag.default_value.empty()) {
       out += " (default: " + flag.default_value + ")";

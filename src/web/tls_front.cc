@@ -89,8 +89,8 @@ TlsFront::TlsFront(const std::string& listen_address, int backend_port, const Tl
   }
   // Bound by someone else, the port would look ready below; and stunnel's own failure report
   // is a screenful of debug output.
-  if (auto failure = bind_failure(listen_address)) {
-    throw std::runtime_error("cannot listen on " + listen_address + ": " + *failure);
+  if (auto failure = bind_failure({listen_address})) {
+    throw std::runtime_error("cannot listen on " + listen_address + ": " + failure->reason);
   }
   // -fd 0: stunnel reads this configuration from its standard input, so no file is written.
   std::string config =

@@ -98,42 +98,56 @@ std::optional<std::string> to_civetweb_listening_port(std::string_view address) 
   return std::nullopt;
 }
 
-std::optional<std::string> bind_failure(std::string_view listen_address) {
-  auto civet = to_civetweb_listening_port(listen_address);
-  if (!civet) return "invalid address";
-  std::string host;
-  std::string port_text = civet->substr(1);
-  if ((*civet)[0] != '+') {
-    auto colon = civet->rfind(':');
-    host = civet->substr(0, colon);
-    port_text = civet->substr(colon + 1);
+std::optional<BindFailure> bind_failure(const std::vector<std::string>& listen_addresses) {
+  // Every socket stays bound until the end, so that addresses that overlap each other clash
+  // here as they do in civetweb.
+  std::vector<int> bound;
+  struct CloseAll {
+    std::vector<int>& fds;
+    ~CloseAll() {
+      for (int fd : fds) close(fd);
+    }
+  } close_all{bound};
+  for (const auto& listen_address : listen_addresses) {
+    auto civet = to_civetweb_listening_port(listen_address);
+    if (!civet) return BindFailure{listen_address, "invalid address"};
+    // "+PORT": one IPv6 socket that takes IPv4 too; "[host]:PORT": IPv6 only, as civetweb does.
+    const bool dual_stack = (*civet)[0] == '+';
+    const bool v6 = dual_stack || (*civet)[0] == '[';
+    const auto colon = civet->rfind(':');
+    const std::string host = dual_stack ? "" : civet->substr(0, colon);
+    const auto port = htons(
+        static_cast<uint16_t>(std::stoi(dual_stack ? civet->substr(1) : civet->substr(colon + 1))));
+    const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return BindFailure{listen_address, std::strerror(errno)};
+    bound.push_back(fd);
+    // As civetweb does, so that connections in TIME_WAIT do not count as a clash.
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    int result = -1;
+    if (v6) {
+      int v6_only = dual_stack ? 0 : 1;
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6_only, sizeof v6_only);
+      sockaddr_in6 address{};
+      address.sin6_family = AF_INET6;
+      address.sin6_port = port;
+      address.sin6_addr = in6addr_any;
+      if (!dual_stack) {
+        inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &address.sin6_addr);
+      }
+      result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    } else {
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = port;
+      inet_pton(AF_INET, host.c_str(), &address.sin_addr);
+      result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    }
+    // listen() too: SO_REUSEADDR lets two sockets bind one port until one of them listens.
+    if (result == 0) result = listen(fd, 1);
+    if (result != 0) return BindFailure{listen_address, std::strerror(errno)};
   }
-  const auto port = htons(static_cast<uint16_t>(std::stoi(port_text)));
-  const bool v6 = !host.empty() && host.front() == '[';
-  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::strerror(errno);
-  // As civetweb and stunnel do, so that connections in TIME_WAIT do not count as a clash.
-  int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  int result = -1;
-  if (v6) {
-    sockaddr_in6 address{};
-    address.sin6_family = AF_INET6;
-    address.sin6_port = port;
-    inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &address.sin6_addr);
-    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  } else {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = port;
-    address.sin_addr.s_addr = htonl(INADDR_ANY);
-    if (!host.empty()) inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-    result = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  }
-  const int error = errno;
-  close(fd);
-  if (result == 0) return std::nullopt;
-  return std::strerror(error);
+  return std::nullopt;
 }
 
 bool accepts_gzip(std::string_view accept_encoding) {
@@ -175,14 +189,18 @@ bool accepts_gzip(std::string_view accept_encoding) {
 
 WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollector> collector)
     : options_(options), collector_(std::move(collector)), auth_(options.basic_auth_users) {
-  auto port = to_civetweb_listening_port(options.listen_address);
-  if (!port) {
-    throw std::runtime_error("invalid --web.listen-address " + options.listen_address +
-                             ": want [host]:port with an IP address or localhost as host");
+  if (options.listen_addresses.empty()) {
+    throw std::runtime_error("no --web.listen-address to listen on");
   }
-  auto colon = options.listen_address.rfind(':');
-  bind_host_ = options.listen_address.substr(0, colon);
-  if (bind_host_ == "localhost") bind_host_ = "127.0.0.1";
+  std::string ports;
+  for (const auto& address : options.listen_addresses) {
+    auto port = to_civetweb_listening_port(address);
+    if (!port) {
+      throw std::runtime_error("invalid --web.listen-address " + address +
+                               ": want [host]:port with an IP address or localhost as host");
+    }
+    ports += (ports.empty() ? "" : ",") + *port;
+  }
 
   CivetCallbacks callbacks{};
   callbacks.begin_request = &WebServer::begin_request;
@@ -191,7 +209,7 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollect
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
   std::vector<std::string> civet_options = {
       "listening_ports",
-      *port,
+      ports,
       "num_threads",
       "8",
       // A client that opens a connection and sends nothing must not hold a worker for long.
@@ -203,22 +221,27 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollect
   try {
     server_ = std::make_unique<CivetServer>(civet_options, &callbacks, this);
   } catch (const std::exception&) {
-    // civetweb's exception only says that binding failed; a bind of our own says why.
-    throw std::runtime_error(
-        "cannot listen on " + options.listen_address + ": " +
-        bind_failure(options.listen_address).value_or("civetweb could not bind it"));
+    // civetweb's exception only says that binding failed; binds of our own say where and why.
+    auto failure = bind_failure(options.listen_addresses);
+    if (!failure) {
+      throw std::runtime_error("cannot listen on " + ports + ": civetweb could not bind it");
+    }
+    throw std::runtime_error("cannot listen on " + failure->address + ": " + failure->reason);
   }
 }
 
 WebServer::~WebServer() = default;
 
 std::string WebServer::listening_address() const {
+  // civetweb opens one socket per listening_ports entry, in order.
   auto ports = server_->getListeningPorts();
-  std::string host = bind_host_.empty() ? "0.0.0.0" : bind_host_;
   std::string out;
-  for (int port : ports) {
+  for (std::size_t i = 0; i < ports.size() && i < options_.listen_addresses.size(); ++i) {
+    const std::string& address = options_.listen_addresses[i];
+    std::string host = address.substr(0, address.rfind(':'));
+    if (host == "localhost") host = "127.0.0.1";
     if (!out.empty()) out += ",";
-    out += host + ":" + std::to_string(port);
+    out += host + ":" + std::to_string(ports[i]);
   }
   return out;
 }

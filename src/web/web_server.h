@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "metrics/collector.h"
 #include "web/basic_auth.h"
@@ -16,19 +17,26 @@ struct mg_connection;
 
 namespace heartbeat_exporter {
 
-// Turns --web.listen-address (":9100", "127.0.0.1:9100", "[::1]:9100", "localhost:9100") into
-// civetweb's listening_ports syntax. Returns nullopt when it is not an address we can bind.
+// Turns a --web.listen-address (":9100", "127.0.0.1:9100", "[::1]:9100", "localhost:9100") into
+// civetweb's listening_ports syntax. An empty host listens on IPv4 and IPv6 ("+9100"), "[::]"
+// on IPv6 only and "0.0.0.0" on IPv4 only, so that the last two can be given together. Returns
+// nullopt when it is not an address we can bind.
 std::optional<std::string> to_civetweb_listening_port(std::string_view address);
 
-// Why listening on a --web.listen-address fails, found by binding it for a moment; nullopt
-// when it can be bound.
-std::optional<std::string> bind_failure(std::string_view listen_address);
+// The first of the listen addresses that cannot be bound while the ones before it are, and why;
+// nullopt when all of them can be bound together.
+struct BindFailure {
+  std::string address;
+  std::string reason;
+};
+std::optional<BindFailure> bind_failure(const std::vector<std::string>& listen_addresses);
 
 // True when an Accept-Encoding header value allows gzip (a "gzip" token whose q is not 0).
 bool accepts_gzip(std::string_view accept_encoding);
 
 struct WebOptions {
-  std::string listen_address = ":10180";
+  // --web.listen-address, one or more: every address serves the same routes and basic auth.
+  std::vector<std::string> listen_addresses = {":10180"};
   std::string telemetry_path = "/metrics";
   // Serves POST /-/reload when set (--web.enable-lifecycle): returns the error that kept the
   // old config, or nullopt.
@@ -58,7 +66,8 @@ class WebServer {
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;
 
-  // "host:port" for each bound socket, with the real port when 0 was asked for.
+  // Each listen address with the real port when 0 was asked for (localhost as 127.0.0.1),
+  // comma-separated: ":10180,[::1]:10181".
   std::string listening_address() const;
   // The first bound port.
   int port() const;
@@ -71,7 +80,6 @@ class WebServer {
   int serve_reload(mg_connection* conn, std::string_view method) const;
 
   WebOptions options_;
-  std::string bind_host_;
   std::shared_ptr<HeartbeatCollector> collector_;
   BasicAuth auth_;
   std::unique_ptr<CivetServer> server_;

@@ -12,8 +12,10 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/http_client.h"
@@ -164,6 +166,31 @@ class TlsExporter {
 };
 
 }  // namespace
+
+TEST_CASE("repeated listen addresses are each scraped, over IPv4 and IPv6, with basic auth on each",
+          "[integration]") {
+  MissingHeartbeat fixture;
+  auto web_config = fixture.dir.write("web.yml", users_yaml());
+  Exporter exporter(fixture.config, fixture.dir.path(),
+                    {"--web.listen-address=127.0.0.1:0", "--web.listen-address=[::1]:0",
+                     "--web.listen-address=:0", "--web.config.file=" + web_config.string()});
+  auto line = exporter.process().wait_for_log("starting heartbeat_exporter");
+  REQUIRE(line);
+  std::smatch match;
+  REQUIRE(std::regex_search(*line, match,
+                            std::regex(R"(address=127\.0\.0\.1:(\d+),\[::1\]:(\d+),:(\d+) )")));
+  const int v4 = std::stoi(match[1]), v6 = std::stoi(match[2]), both = std::stoi(match[3]);
+  const std::pair<std::string, int> endpoints[] = {
+      {"127.0.0.1", v4}, {"::1", v6}, {"127.0.0.1", both}, {"::1", both}};
+  for (const auto& [host, port] : endpoints) {
+    INFO(host << " port " << port);
+    CHECK(http_request_to(host, port, "GET", "/metrics").status == 401);
+    auto metrics = http_request_to(host, port, "GET", "/metrics", kAlice);
+    CHECK(metrics.status == 200);
+    CHECK(metrics.body.find("\nheartbeat_state{process=\"gone\",state=\"no_heartbeat\"} 1\n") !=
+          std::string::npos);
+  }
+}
 
 TEST_CASE("with basic auth every path answers 401 with a Basic challenge without credentials",
           "[integration]") {

@@ -31,21 +31,41 @@ std::string lower(std::string text) {
 
 HttpResponse http_request(int port, const std::string& method, const std::string& path,
                           const std::map<std::string, std::string>& extra_headers) {
-  Socket sock{socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  return http_request_to("127.0.0.1", port, method, path, extra_headers);
+}
+
+HttpResponse http_request_to(const std::string& host, int port, const std::string& method,
+                             const std::string& path,
+                             const std::map<std::string, std::string>& extra_headers) {
+  const bool v6 = host.find(':') != std::string::npos;
+  Socket sock{socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   if (sock.fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
   timeval timeout{10, 0};
   setsockopt(sock.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(sock.fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    throw std::system_error(errno, std::generic_category(),
-                            "connect 127.0.0.1:" + std::to_string(port));
+  sockaddr_storage address{};
+  socklen_t size = 0;
+  bool parsed = false;
+  if (v6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&address);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    parsed = inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1;
+    size = sizeof *in6;
+  } else {
+    auto* in4 = reinterpret_cast<sockaddr_in*>(&address);
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(port));
+    parsed = inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1;
+    size = sizeof *in4;
+  }
+  if (!parsed) throw std::invalid_argument("not an IP address: " + host);
+  const std::string authority = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  if (connect(sock.fd, reinterpret_cast<sockaddr*>(&address), size) != 0) {
+    throw std::system_error(errno, std::generic_category(), "connect " + authority);
   }
   std::string request =
-      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+      method + " " + path + " HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n";
   for (const auto& [name, value] : extra_headers) request += name + ": " + value + "\r\n";
   request += "\r\n";
   if (send(sock.fd, request.data(), request.size(), MSG_NOSIGNAL) !=

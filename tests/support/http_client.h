@@ -17,6 +17,11 @@ struct HttpResponse {
 HttpResponse http_request(int port, const std::string& method, const std::string& path,
                           const std::map<std::string, std::string>& extra_headers = {});
 
+// The same to an IPv4 or IPv6 literal ("127.0.0.1", "::1").
+HttpResponse http_request_to(const std::string& host, int port, const std::string& method,
+                             const std::string& path,
+                             const std::map<std::string, std::string>& extra_headers = {});
+
 inline HttpResponse http_get(int port, const std::string& path,
                              const std::map<std::string, std::string>& extra_headers = {}) {
   return http_request(port, "GET", path, extra_headers);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -175,8 +176,12 @@ bool Subprocess::running() {
 Exporter::Exporter(const std::filesystem::path& config_file, const std::filesystem::path& log_dir,
                    std::vector<std::string> extra_flags) {
   std::vector<std::string> argv = {HEARTBEAT_EXPORTER_BINARY,
-                                   "--config.file=" + config_file.string(),
-                                   "--web.listen-address=127.0.0.1:0"};
+                                   "--config.file=" + config_file.string()};
+  // --web.listen-address is repeatable: the default applies only when the caller gives none.
+  const bool listen_given = std::any_of(
+      extra_flags.begin(), extra_flags.end(),
+      [](const std::string& flag) { return flag.rfind("--web.listen-address", 0) == 0; });
+  if (!listen_given) argv.push_back("--web.listen-address=127.0.0.1:0");
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   process_ = std::make_unique<Subprocess>(argv, log_dir);
   // The startup line names the bound address, in logfmt (address=...) or JSON ("address":"...").

@@ -51,7 +51,8 @@ class Subprocess {
   std::filesystem::path stderr_path_;
 };
 
-// Starts the built exporter on 127.0.0.1 with an ephemeral port and waits until it listens.
+// Starts the built exporter on 127.0.0.1 with an ephemeral port (unless extra_flags give a
+// --web.listen-address, which must then include 127.0.0.1) and waits until it listens.
 class Exporter {
  public:
   Exporter(const std::filesystem::path& config_file, const std::filesystem::path& log_dir,

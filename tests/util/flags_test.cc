@@ -72,6 +72,26 @@ TEST_CASE("the last occurrence of a flag wins") {
   CHECK(flags.get("key") == "b");
 }
 
+TEST_CASE("a repeated flag keeps every value in order, and its default only when never given") {
+  FlagSet flags("heartbeat_exporter");
+  flags.add_repeated_string("web.listen-address", ":10180", "Addresses to listen on.");
+  FlagSet defaulted = flags;
+  REQUIRE(parse(defaulted, {}) == std::nullopt);
+  CHECK(defaulted.get_all("web.listen-address") == std::vector<std::string>{":10180"});
+
+  REQUIRE(parse(flags, {"--web.listen-address=[::1]:1", "--web.listen-address", "127.0.0.1:2"}) ==
+          std::nullopt);
+  CHECK(flags.get_all("web.listen-address") == std::vector<std::string>{"[::1]:1", "127.0.0.1:2"});
+  CHECK(flags.get("web.listen-address") == "127.0.0.1:2");
+  CHECK(flags.usage().find("      --web.listen-address=VALUE ...\n") != std::string::npos);
+}
+
+TEST_CASE("a flag that is not repeated keeps only its last value in get_all") {
+  auto flags = exporter_flags();
+  REQUIRE(parse(flags, {"--key=a", "--key=b"}) == std::nullopt);
+  CHECK(flags.get_all("key") == std::vector<std::string>{"b"});
+}
+
 TEST_CASE("a bool flag is set by --x, --x=true and --x=false, and turned off by --no-x") {
   auto value_after = [](std::initializer_list<const char*> args) {
     auto flags = exporter_flags();

@@ -6,13 +6,18 @@
 #include <civetweb.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "support/fakes.h"
+#include "support/http_client.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -77,7 +82,7 @@ std::shared_ptr<HeartbeatCollector> empty_collector() {
 
 TEST_CASE("an invalid listen address is refused before anything is bound, with a one-line reason") {
   WebOptions options;
-  options.listen_address = "example.com:80";
+  options.listen_addresses = {"127.0.0.1:0", "example.com:80"};
   CHECK_THROWS_MATCHES(WebServer(options, empty_collector()), std::runtime_error,
                        Catch::Message("invalid --web.listen-address example.com:80: want "
                                       "[host]:port with an IP address or localhost as host"));
@@ -85,13 +90,101 @@ TEST_CASE("an invalid listen address is refused before anything is bound, with a
 
 TEST_CASE("listening_address reports the port the system chose when 0 was asked for") {
   WebOptions options;
-  options.listen_address = "localhost:0";
+  options.listen_addresses = {"localhost:0"};
   WebServer server(options, empty_collector());
 
   std::string address = server.listening_address();
   std::smatch match;
   REQUIRE(std::regex_match(address, match, std::regex(R"(127\.0\.0\.1:([0-9]+))")));
   CHECK(std::stoi(match[1]) > 0);
+}
+
+// Whether a GET of /-/healthy through host:port answers 200; false when the connection is
+// refused (nothing listens there for that address family).
+bool healthy_through(const std::string& host, int port) {
+  try {
+    return testing::http_request_to(host, port, "GET", "/-/healthy").status == 200;
+  } catch (const std::system_error& e) {
+    if (e.code().value() == ECONNREFUSED) return false;
+    throw;
+  }
+}
+
+// The ports that listening_address() reports, in order.
+std::vector<int> reported_ports(const WebServer& server) {
+  std::vector<int> ports;
+  std::string text = server.listening_address();
+  std::regex port_at_end(R"(:([0-9]+)(,|$))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), port_at_end);
+       it != std::sregex_iterator(); ++it) {
+    ports.push_back(std::stoi((*it)[1]));
+  }
+  return ports;
+}
+
+TEST_CASE("every listen address is served, each on the address families it names") {
+  WebOptions options;
+  options.listen_addresses = {":0", "127.0.0.1:0", "[::1]:0", "0.0.0.0:0", "[::]:0"};
+  WebServer server(options, empty_collector());
+  auto ports = reported_ports(server);
+  REQUIRE(ports.size() == 5);
+  CHECK(std::regex_match(
+      server.listening_address(),
+      std::regex(R"(:\d+,127\.0\.0\.1:\d+,\[::1\]:\d+,0\.0\.0\.0:\d+,\[::\]:\d+)")));
+
+  struct Expectation {
+    const char* address;
+    bool ipv4;
+    bool ipv6;
+  };
+  const Expectation expectations[] = {{":0", true, true},
+                                      {"127.0.0.1:0", true, false},
+                                      {"[::1]:0", false, true},
+                                      {"0.0.0.0:0", true, false},
+                                      {"[::]:0", false, true}};
+  for (std::size_t i = 0; i < ports.size(); ++i) {
+    INFO(expectations[i].address << " on port " << ports[i]);
+    CHECK(healthy_through("127.0.0.1", ports[i]) == expectations[i].ipv4);
+    CHECK(healthy_through("::1", ports[i]) == expectations[i].ipv6);
+  }
+}
+
+TEST_CASE("basic auth applies on every listen address") {
+  WebOptions options;
+  options.listen_addresses = {"127.0.0.1:0", "[::1]:0"};
+  // bcrypt of "s3cret"; "Basic " + base64("alice:s3cret").
+  options.basic_auth_users = {
+      {"alice", "$2b$10$9lXExI9bGpSCRPG9yiZy3eiwBN9IvwjKE0NkOYxmDP.mG4OHLqyHS"}};
+  const std::map<std::string, std::string> alice = {{"Authorization", "Basic YWxpY2U6czNjcmV0"}};
+  WebServer server(options, empty_collector());
+  auto ports = reported_ports(server);
+  REQUIRE(ports.size() == 2);
+  CHECK(testing::http_request_to("127.0.0.1", ports[0], "GET", "/-/healthy").status == 401);
+  CHECK(testing::http_request_to("::1", ports[1], "GET", "/-/healthy").status == 401);
+  CHECK(testing::http_request_to("127.0.0.1", ports[0], "GET", "/-/healthy", alice).status == 200);
+  CHECK(testing::http_request_to("::1", ports[1], "GET", "/-/healthy", alice).status == 200);
+}
+
+TEST_CASE("listen addresses that overlap are refused, naming the one that clashes") {
+  // A port free on both families a moment ago.
+  WebOptions probe;
+  probe.listen_addresses = {":0"};
+  const int port = WebServer(probe, empty_collector()).port();
+  const std::string p = std::to_string(port);
+
+  CHECK(bind_failure({":" + p, "0.0.0.0:" + p}).value_or(BindFailure{}).address == "0.0.0.0:" + p);
+  CHECK(bind_failure({":" + p, "[::1]:" + p}).value_or(BindFailure{}).address == "[::1]:" + p);
+  CHECK(bind_failure({"127.0.0.1:" + p, "127.0.0.1:" + p}).value_or(BindFailure{}).reason ==
+        "Address already in use");
+  // IPv4-only and IPv6-only sockets on one port do not overlap.
+  CHECK(bind_failure({"0.0.0.0:" + p, "[::]:" + p}) == std::nullopt);
+  CHECK(bind_failure({"127.0.0.1:" + p, "[::1]:" + p}) == std::nullopt);
+
+  WebOptions options;
+  options.listen_addresses = {":" + p, "127.0.0.1:" + p};
+  CHECK_THROWS_MATCHES(
+      WebServer(options, empty_collector()), std::runtime_error,
+      Catch::Message("cannot listen on 127.0.0.1:" + p + ": Address already in use"));
 }
 
 }  // namespace
