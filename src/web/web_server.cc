@@ -320,8 +320,8 @@ int WebServer::serve_metrics(mg_connection* conn, bool head) const {
 
 int WebServer::serve_reload(mg_connection* conn, std::string_view method) const {
   if (method != "POST" && method != "PUT") {
-    return send_text(conn, 405, "Method Not Allowed", "Only POST or PUT requests allowed\n", false,
-                     "Allow: POST, PUT\r\n");
+    return send_text(conn, 405, "Method Not Allowed", "Only POST or PUT requests allowed\n",
+                     method == "HEAD", "Allow: POST, PUT\r\n");
   }
   if (!options_.reload) {
     return send_text(conn, 403, "Forbidden", "Lifecycle API is not enabled.\n", false);

@@ -18,7 +18,9 @@ namespace {
 
 struct Socket {
   int fd;
-  ~Socket() { close(fd); }
+  ~Socket() {
+    if (fd >= 0) close(fd);
+  }
 };
 
 std::string lower(std::string text) {
@@ -29,20 +31,18 @@ std::string lower(std::string text) {
 
 }  // namespace
 
-HttpResponse http_request(int port, const std::string& method, const std::string& path,
-                          const std::map<std::string, std::string>& extra_headers) {
-  return http_request_to("127.0.0.1", port, method, path, extra_headers);
-}
+namespace {
 
-HttpResponse http_request_to(const std::string& host, int port, const std::string& method,
-                             const std::string& path,
-                             const std::map<std::string, std::string>& extra_headers) {
+// A connected TCP socket to an IPv4 or IPv6 literal, with 10 s timeouts; "authority" is how a
+// Host header names it.
+int connect_to(const std::string& host, int port, std::string& authority) {
   const bool v6 = host.find(':') != std::string::npos;
-  Socket sock{socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
-  if (sock.fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "socket");
+  Socket sock{fd};
   timeval timeout{10, 0};
-  setsockopt(sock.fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   sockaddr_storage address{};
   socklen_t size = 0;
   bool parsed = false;
@@ -60,35 +60,46 @@ HttpResponse http_request_to(const std::string& host, int port, const std::strin
     size = sizeof *in4;
   }
   if (!parsed) throw std::invalid_argument("not an IP address: " + host);
-  const std::string authority = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-  if (connect(sock.fd, reinterpret_cast<sockaddr*>(&address), size) != 0) {
+  authority = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), size) != 0) {
     throw std::system_error(errno, std::generic_category(), "connect " + authority);
   }
-  std::string request =
-      method + " " + path + " HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n";
+  sock.fd = -1;
+  return fd;
+}
+
+void send_request(int fd, const std::string& authority, const std::string& method,
+                  const std::string& path, const std::map<std::string, std::string>& extra_headers,
+                  bool keep_alive) {
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + authority + "\r\n";
+  if (!keep_alive) request += "Connection: close\r\n";
   for (const auto& [name, value] : extra_headers) request += name + ": " + value + "\r\n";
   request += "\r\n";
-  if (send(sock.fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     throw std::system_error(errno, std::generic_category(), "send");
   }
-  std::string raw;
+}
+
+// Reads more bytes into raw; false at the end of the stream.
+bool receive_more(int fd, std::string& raw) {
   char buffer[65536];
   for (;;) {
-    ssize_t n = recv(sock.fd, buffer, sizeof buffer, 0);
+    ssize_t n = recv(fd, buffer, sizeof buffer, 0);
     if (n > 0) {
       raw.append(buffer, static_cast<std::size_t>(n));
-      continue;
+      return true;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw std::system_error(errno, std::generic_category(), "recv");
-    break;
+    return false;
   }
-  auto header_end = raw.find("\r\n\r\n");
-  if (header_end == std::string::npos) throw std::runtime_error("malformed response: " + raw);
+}
+
+// The status line and headers of a response (without the blank line).
+HttpResponse parse_head(const std::string& head) {
+  if (head.rfind("HTTP/1.", 0) != 0) throw std::runtime_error("not a status line: " + head);
   HttpResponse response;
-  std::string head = raw.substr(0, header_end);
-  response.body = raw.substr(header_end + 4);
   auto line_end = head.find("\r\n");
   std::string status_line = head.substr(0, line_end);
   response.status = std::stoi(status_line.substr(status_line.find(' ') + 1));
@@ -105,6 +116,58 @@ HttpResponse http_request_to(const std::string& host, int port, const std::strin
     }
     pos = end + 2;
   }
+  return response;
+}
+
+}  // namespace
+
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const std::map<std::string, std::string>& extra_headers) {
+  return http_request_to("127.0.0.1", port, method, path, extra_headers);
+}
+
+HttpResponse http_request_to(const std::string& host, int port, const std::string& method,
+                             const std::string& path,
+                             const std::map<std::string, std::string>& extra_headers) {
+  std::string authority;
+  Socket sock{connect_to(host, port, authority)};
+  send_request(sock.fd, authority, method, path, extra_headers, false);
+  std::string raw;
+  while (receive_more(sock.fd, raw)) {
+  }
+  auto header_end = raw.find("\r\n\r\n");
+  if (header_end == std::string::npos) throw std::runtime_error("malformed response: " + raw);
+  HttpResponse response = parse_head(raw.substr(0, header_end));
+  response.body = raw.substr(header_end + 4);
+  return response;
+}
+
+HttpConnection::HttpConnection(const std::string& host, int port)
+    : fd_(connect_to(host, port, authority_)) {}
+
+HttpConnection::~HttpConnection() { close(fd_); }
+
+HttpResponse HttpConnection::request(const std::string& method, const std::string& path,
+                                     const std::map<std::string, std::string>& extra_headers) {
+  send_request(fd_, authority_, method, path, extra_headers, true);
+  std::size_t header_end;
+  while ((header_end = buffered_.find("\r\n\r\n")) == std::string::npos) {
+    if (!receive_more(fd_, buffered_)) {
+      throw std::runtime_error("connection closed before a response; got: " + buffered_);
+    }
+  }
+  HttpResponse response = parse_head(buffered_.substr(0, header_end));
+  buffered_.erase(0, header_end + 4);
+  // A response to HEAD has no body whatever its Content-Length says (RFC 9110, 9.3.2).
+  std::size_t length = 0;
+  if (method != "HEAD" && response.headers.count("content-length") != 0) {
+    length = std::stoul(response.headers["content-length"]);
+  }
+  while (buffered_.size() < length) {
+    if (!receive_more(fd_, buffered_)) throw std::runtime_error("connection closed in a body");
+  }
+  response.body = buffered_.substr(0, length);
+  buffered_.erase(0, length);
   return response;
 }
 

@@ -27,6 +27,25 @@ inline HttpResponse http_get(int port, const std::string& path,
   return http_request(port, "GET", path, extra_headers);
 }
 
+// One kept-alive HTTP/1.1 connection. Each request reads exactly its response (Content-Length
+// bytes; none after HEAD), so that a body sent where none belongs garbles the next response,
+// which then throws. Throws on connection errors; gives up after 10 s.
+class HttpConnection {
+ public:
+  HttpConnection(const std::string& host, int port);
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  HttpResponse request(const std::string& method, const std::string& path,
+                       const std::map<std::string, std::string>& extra_headers = {});
+
+ private:
+  std::string authority_;
+  int fd_;
+  std::string buffered_;  // received beyond the last response
+};
+
 std::string gunzip(const std::string& compressed);
 
 }  // namespace heartbeat_exporter::testing

@@ -13,6 +13,7 @@
 #include <regex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -185,6 +186,64 @@ TEST_CASE("listen addresses that overlap are refused, naming the one that clashe
   CHECK_THROWS_MATCHES(
       WebServer(options, empty_collector()), std::runtime_error,
       Catch::Message("cannot listen on 127.0.0.1:" + p + ": Address already in use"));
+}
+
+TEST_CASE("HEAD answers carry no body, so a kept-alive connection stays in step") {
+  WebOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.reload = [] { return std::optional<std::string>(); };
+  WebServer server(options, empty_collector());
+  testing::HttpConnection connection("127.0.0.1", server.port());
+  for (const char* path : {"/metrics", "/", "/-/healthy", "/-/ready", "/-/reload", "/nope"}) {
+    INFO("HEAD " << path);
+    auto get_length = testing::http_get(server.port(), path).headers["content-length"];
+    auto head = connection.request("HEAD", path);
+    // The exposition's own counters change its length from one scrape to the next.
+    if (std::string_view(path) != "/metrics") CHECK(head.headers["content-length"] == get_length);
+    CHECK_FALSE(head.headers["content-length"].empty());
+    // Had the HEAD answer carried its body, this would read it as the next status line.
+    auto next = connection.request("GET", "/-/healthy");
+    CHECK(next.status == 200);
+    CHECK(next.body == "Healthy\n");
+  }
+}
+
+TEST_CASE("405 names the allowed methods in Allow, and keeps the connection in step") {
+  WebOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.reload = [] { return std::optional<std::string>(); };
+  WebServer server(options, empty_collector());
+  testing::HttpConnection connection("127.0.0.1", server.port());
+  struct Case {
+    const char* method;
+    const char* path;
+    const char* allow;
+  };
+  for (const Case& c :
+       {Case{"POST", "/metrics", "GET, HEAD"}, Case{"DELETE", "/", "GET, HEAD"},
+        Case{"PUT", "/-/healthy", "GET, HEAD"}, Case{"OPTIONS", "/-/ready", "GET, HEAD"},
+        Case{"GET", "/-/reload", "POST, PUT"}, Case{"HEAD", "/-/reload", "POST, PUT"},
+        Case{"DELETE", "/-/reload", "POST, PUT"}}) {
+    INFO(c.method << " " << c.path);
+    auto response = connection.request(c.method, c.path);
+    CHECK(response.status == 405);
+    CHECK(response.headers["allow"] == c.allow);
+    CHECK(connection.request("GET", "/-/healthy").status == 200);
+  }
+}
+
+TEST_CASE("with basic auth a HEAD refused with 401 carries no body either") {
+  WebOptions options;
+  options.listen_addresses = {"127.0.0.1:0"};
+  options.basic_auth_users = {
+      {"alice", "$2b$10$9lXExI9bGpSCRPG9yiZy3eiwBN9IvwjKE0NkOYxmDP.mG4OHLqyHS"}};
+  WebServer server(options, empty_collector());
+  testing::HttpConnection connection("127.0.0.1", server.port());
+  for (const char* path : {"/metrics", "/-/reload", "/nope"}) {
+    INFO("HEAD " << path);
+    CHECK(connection.request("HEAD", path).status == 401);
+    CHECK(connection.request("GET", "/-/healthy").status == 401);
+  }
 }
 
 }  // namespace
