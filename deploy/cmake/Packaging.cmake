@@ -1,14 +1,22 @@
 # Installation layout (`cmake --install`) and the Debian package (`cpack -G DEB` in the build
 # folder). Included at the end of the top-level CMakeLists.txt, after the targets exist.
+# Everything here is component Runtime, the .deb's content; WriterPackage.cmake adds Development.
 include(GNUInstallDirs)
+
+install(TARGETS heartbeatctl RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT Runtime)
+if(HEARTBEAT_WRITER_ONLY)
+  # The rest is the exporter's: its config, unit, docs and the .deb.
+  return()
+endif()
 
 set(_deploy_dir "${PROJECT_SOURCE_DIR}/deploy")
 set(_doc_dir "${CMAKE_INSTALL_DATADIR}/doc/heartbeat-exporter")
 
-install(TARGETS heartbeat_exporter heartbeatctl RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
+install(TARGETS heartbeat_exporter RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT Runtime)
 # The Python package, where Debian's python3 finds it (with prefix /usr).
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/src/python/heartbeat_exporter"
-        DESTINATION lib/python3/dist-packages FILES_MATCHING PATTERN "*.py" PATTERN "py.typed")
+        DESTINATION lib/python3/dist-packages COMPONENT Runtime
+        FILES_MATCHING PATTERN "*.py" PATTERN "py.typed")
 
 # The config lives where the binaries look by default, whatever the prefix. `cmake --install`
 # never overwrites an existing one (it holds the operator's edits); in the .deb it is a conffile,
@@ -22,7 +30,7 @@ set(_install_config [[
   endif()
 ]])
 string(CONFIGURE "${_install_config}" _install_config @ONLY)
-install(CODE "${_install_config}")
+install(CODE "${_install_config}" COMPONENT Runtime)
 
 # The unit names /usr/bin, the package's prefix; for any other prefix (`cmake --install` to
 # /usr/local) ExecStart is rewritten at install time to where the binary really went.
@@ -38,7 +46,7 @@ set(_install_unit [[
        FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 ]])
 string(CONFIGURE "${_install_unit}" _install_unit @ONLY)
-install(CODE "${_install_unit}")
+install(CODE "${_install_unit}" COMPONENT Runtime)
 
 # Docs: the README, the example config and each program's --help, generated from the built
 # binaries so that they always match them.
@@ -59,8 +67,12 @@ foreach(_program IN ITEMS heartbeat_exporter heartbeatctl)
   list(APPEND _help_docs "${_help_file}")
 endforeach()
 add_custom_target(help_docs ALL DEPENDS ${_help_docs})
-install(FILES ${_help_docs} "${PROJECT_SOURCE_DIR}/README.md" DESTINATION "${_doc_dir}")
-install(FILES "${_deploy_dir}/config.example.json" DESTINATION "${_doc_dir}/examples")
+install(FILES ${_help_docs} "${PROJECT_SOURCE_DIR}/README.md" DESTINATION "${_doc_dir}"
+        COMPONENT Runtime)
+# The README links to deploy/README.md for production details; the same relative link works here.
+install(FILES "${_deploy_dir}/README.md" DESTINATION "${_doc_dir}/deploy" COMPONENT Runtime)
+install(FILES "${_deploy_dir}/config.example.json" DESTINATION "${_doc_dir}/examples"
+        COMPONENT Runtime)
 
 # Debian package.
 set(_debian_dir "${CMAKE_CURRENT_BINARY_DIR}/debian")
@@ -92,6 +104,9 @@ fi
 ]])
 
 set(CPACK_GENERATOR DEB)
+# A runtime package: only component Runtime goes in, so the headers, library and CMake package
+# for writers (component Development) stay out of it.
+set(CPACK_INSTALL_CMAKE_PROJECTS "${PROJECT_BINARY_DIR};${PROJECT_NAME};Runtime;/")
 set(CPACK_SOURCE_GENERATOR "")
 set(CPACK_PACKAGE_NAME heartbeat-exporter)
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")

@@ -709,7 +709,8 @@ const CheckResult& result_for(const MonitorReport& report, std::string_view key)
 
 }  // namespace
 
-TEST_CASE("a parallel Checker with 4 threads gives exactly check_all_processes' results") {
+TEST_CASE("a parallel Checker with 4 threads gives exactly check_all_processes' results",
+          "[threads]") {
   testing::TempDir dir;
   const Config config = mixed_config(dir, 1800, 200, kNow);
   const FakeProcessTable table = mixed_process_table(kNow);
@@ -768,7 +769,8 @@ TEST_CASE("a Checker that reuses unchanged files answers like a fresh check, and
   CHECK(result_for(changed, "renamed").detail == "status is \"stopped\"");
 }
 
-TEST_CASE("concurrent check_all calls on one Checker that reuses files all give serial results") {
+TEST_CASE("concurrent check_all calls on one Checker that reuses files all give serial results",
+          "[threads]") {
   REQUIRE(corpus_is_reused());
   testing::TempDir dir;
   Config config = mixed_config(dir, 900, 100, kCorpusNow);

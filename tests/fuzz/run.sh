@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time over a copy of its seed corpus and regression inputs.
 #
-#   tests/fuzz/run.sh <build-dir> [seconds-per-target, default 60]
+#   tests/fuzz/run.sh <build-dir> [seconds-per-target, default $FUZZ_SECONDS or 45]
 #
 # Builds nothing: configure and build first with
-#   cmake -S . -B build-fuzz -DHEARTBEAT_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DHEARTBEAT_BUILD_TESTS=OFF
-#   cmake --build build-fuzz --target fuzzers
+#   cmake --preset fuzz && cmake --build --preset fuzz
+# The fuzz preset's ctest tests run this once per target (`cmake --workflow --preset fuzz`).
 # Never writes into the repository: the corpus grows in a temp dir, which is removed after a clean
 # run and kept (with the reproducer) after a crash, leak, timeout or out-of-memory.
 # Environment: FUZZ_TARGETS (default "heartbeat timestamp config"), FUZZ_FLAGS (extra libFuzzer
@@ -18,7 +18,7 @@ if [[ $# -lt 1 || $# -gt 2 ]]; then
   exit 2
 fi
 build_dir=$(cd "$1" && pwd)
-seconds=${2:-60}
+seconds=${2:-${FUZZ_SECONDS:-45}}
 fuzz_dir=$(cd "$(dirname "$0")" && pwd)
 targets=${FUZZ_TARGETS:-heartbeat timestamp config}
 

@@ -78,7 +78,7 @@ std::set<std::string> processes_in(const std::vector<prometheus::MetricFamily>& 
   return keys;
 }
 
-TEST_CASE("concurrent scrapes, checks and config swaps each see one whole config") {
+TEST_CASE("concurrent scrapes, checks and config swaps each see one whole config", "[threads]") {
   testing::TempDir dir;
   auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
   write_healthy_heartbeats(dir, now, {"a1", "a2", "b1", "b2", "b3"});
@@ -186,7 +186,8 @@ class GatedProcessTable final : public ProcessTable {
   bool released_ = false;
 };
 
-TEST_CASE("concurrent expose calls while a collection is in flight share that one collection") {
+TEST_CASE("concurrent expose calls while a collection is in flight share that one collection",
+          "[threads]") {
   testing::TempDir dir;
   auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
   write_heartbeat_file(
@@ -220,7 +221,8 @@ TEST_CASE("concurrent expose calls while a collection is in flight share that on
   CHECK(collector.shared_collections() == 2);
 }
 
-TEST_CASE("concurrent expose calls and config swaps: every exposition is whole and gzips exactly") {
+TEST_CASE("concurrent expose calls and config swaps: every exposition is whole and gzips exactly",
+          "[threads]") {
   testing::TempDir dir;
   auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
   write_healthy_heartbeats(dir, now, {"a1", "a2", "b1", "b2", "b3"});

@@ -306,7 +306,8 @@ TEST_CASE("families with no series are left out, HELP and TYPE included") {
   CHECK(text.find("# TYPE heartbeat_timeout_seconds gauge\n") != std::string::npos);
 }
 
-TEST_CASE("a big random report renders as TextSerializer does, serially and in parallel") {
+TEST_CASE("a big random report renders as TextSerializer does, serially and in parallel",
+          "[threads]") {
   auto report = random_report(6000, 20260205);
   const std::string expected = serializer_text(report);
   const auto serial = render_process_families(report, 1);

@@ -134,7 +134,7 @@ TEST_CASE("an invalid zlib level is a failure, not a broken stream") {
   CHECK_FALSE(compressor.gzip(text_of({"a\n"}), 1));
 }
 
-TEST_CASE("concurrent gzip calls on one compressor each return their own exact text") {
+TEST_CASE("concurrent gzip calls on one compressor each return their own exact text", "[threads]") {
   PieceCompressor compressor(1);
   std::vector<std::thread> threads;
   std::vector<int> wrong(4, 0);

@@ -123,11 +123,22 @@ grep -qx 'adduser --system --group --no-create-home --home /nonexistent heartbea
 root="$scratch/root"
 dpkg-deb -x "$deb" "$root"
 doc=usr/share/doc/heartbeat-exporter
-for file in usr/bin/heartbeat_exporter usr/bin/heartbeatctl etc/heartbeat_exporter/config.json \
-  usr/lib/systemd/system/heartbeat_exporter.service "$doc/README.md" \
-  "$doc/examples/config.example.json" "$doc/heartbeat_exporter.txt" "$doc/heartbeatctl.txt"; do
+expected_files=(usr/bin/heartbeat_exporter usr/bin/heartbeatctl etc/heartbeat_exporter/config.json
+  usr/lib/systemd/system/heartbeat_exporter.service "$doc/README.md"
+  "$doc/deploy/README.md" "$doc/examples/config.example.json" "$doc/heartbeat_exporter.txt"
+  "$doc/heartbeatctl.txt")
+# The Python package: every module of src/python/heartbeat_exporter, and py.typed.
+for module in "$source"/src/python/heartbeat_exporter/*.py "$source"/src/python/heartbeat_exporter/py.typed; do
+  expected_files+=("usr/lib/python3/dist-packages/heartbeat_exporter/$(basename "$module")")
+done
+for file in "${expected_files[@]}"; do
   [[ -f "$root/$file" ]] || fail "the package does not install /$file"
 done
+# A runtime package: nothing else, in particular not the writer's headers, library and CMake
+# package (`cmake --install` component Development).
+extra=$(comm -23 <(cd "$root" && find . -type f -printf '%P\n' | sort) \
+  <(printf '%s\n' "${expected_files[@]}" | sort))
+[[ -z "$extra" ]] || fail "the package installs files it should not: $(tr '\n' ' ' <<<"$extra")"
 head -n 1 "$root/$doc/heartbeat_exporter.txt" | grep -q '^usage: heartbeat_exporter' ||
   fail "$doc/heartbeat_exporter.txt is not heartbeat_exporter --help"
 grep -q '^usage: heartbeatctl beat' "$root/$doc/heartbeatctl.txt" ||
