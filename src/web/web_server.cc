@@ -253,18 +253,25 @@ int WebServer::port() const {
 
 int WebServer::begin_request(mg_connection* conn) {
   auto* server = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
-  const auto* self = static_cast<const WebServer*>(server->getUserContext());
+  // The constructor passed `this`; CivetServer stores every user context as const void*.
+  auto* self = static_cast<WebServer*>(const_cast<void*>(server->getUserContext()));
   return self->handle(conn);
 }
 
-int WebServer::handle(mg_connection* conn) const {
+int WebServer::handle(mg_connection* conn) {
   const mg_request_info* request = mg_get_request_info(conn);
   std::string_view method = request->request_method != nullptr ? request->request_method : "";
   std::string_view path = request->local_uri != nullptr ? request->local_uri : "";
   bool head = method == "HEAD";
-  if (!auth_.allows(mg_get_header(conn, "Authorization"))) {
-    return send_text(conn, 401, "Unauthorized", "Unauthorized\n", head,
-                     "WWW-Authenticate: Basic realm=\"heartbeat_exporter\"\r\n");
+  switch (auth_.check(mg_get_header(conn, "Authorization"))) {
+    case AuthDecision::kAllowed:
+      break;
+    case AuthDecision::kRefused:
+      return send_text(conn, 401, "Unauthorized", "Unauthorized\n", head,
+                       "WWW-Authenticate: Basic realm=\"heartbeat_exporter\"\r\n");
+    case AuthDecision::kBusy:
+      return send_text(conn, 503, "Service Unavailable",
+                       "too many password checks at once; try again\n", head, "Retry-After: 1\r\n");
   }
   if (path == "/-/reload") return serve_reload(conn, method);
   bool known =

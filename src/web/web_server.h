@@ -74,7 +74,7 @@ class WebServer {
 
  private:
   static int begin_request(mg_connection* conn);
-  int handle(mg_connection* conn) const;
+  int handle(mg_connection* conn);
   int serve_metrics(mg_connection* conn, bool head) const;
   int serve_landing_page(mg_connection* conn, bool head) const;
   int serve_reload(mg_connection* conn, std::string_view method) const;
