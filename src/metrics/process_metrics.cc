@@ -15,12 +15,16 @@
 namespace heartbeat_exporter {
 namespace {
 
-// /proc/self/stat is one line of about 300 bytes, limits about 1.5 KiB, /proc/stat grows with
-// the number of CPUs.
-constexpr std::size_t kMaxProcFileBytes = 1 << 20;
+// /proc files say they are empty, so a read fills a buffer of the bound: keep the bounds of the
+// files read at every scrape tight. self/stat is one line of about 300 bytes, limits about
+// 1.5 KiB; /proc/stat grows with the number of CPUs and is read once.
+constexpr std::size_t kMaxSelfStatBytes = 4096;
+constexpr std::size_t kMaxLimitsBytes = 8192;
+constexpr std::size_t kMaxProcStatBytes = 1 << 20;
 
-std::optional<std::string> read_proc_file(const std::filesystem::path& path) {
-  auto file = detail::read_bounded_file(path, kMaxProcFileBytes);
+std::optional<std::string> read_proc_file(const std::filesystem::path& path,
+                                          std::size_t max_bytes) {
+  auto file = detail::read_bounded_file(path, max_bytes);
   if (file.status != detail::BoundedFile::Status::kOk) return std::nullopt;
   return std::move(file.content);
 }
@@ -39,7 +43,7 @@ std::optional<double> stat_field(std::string_view line, std::size_t n) {
 }
 
 std::optional<double> boot_time_seconds(const std::filesystem::path& proc) {
-  auto stat = read_proc_file(proc / "stat");
+  auto stat = read_proc_file(proc / "stat", kMaxProcStatBytes);
   auto seconds = stat ? detail::proc_boot_time(*stat) : std::nullopt;
   if (!seconds) return std::nullopt;
   return static_cast<double>(*seconds);
@@ -47,7 +51,7 @@ std::optional<double> boot_time_seconds(const std::filesystem::path& proc) {
 
 // The soft limit of "Max open files": "Max open files  1024  524288  files".
 std::optional<double> max_open_files(const std::filesystem::path& limits_file) {
-  auto limits = read_proc_file(limits_file);
+  auto limits = read_proc_file(limits_file, kMaxLimitsBytes);
   if (!limits) return std::nullopt;
   constexpr std::string_view kPrefix = "Max open files";
   std::string_view text = *limits;
@@ -106,27 +110,32 @@ prometheus::MetricFamily family(std::string name, std::string help, prometheus::
 
 }  // namespace
 
-ProcessMetrics read_process_metrics(const std::filesystem::path& proc, long clock_ticks_per_second,
-                                    long page_size) {
-  if (clock_ticks_per_second <= 0) clock_ticks_per_second = ::sysconf(_SC_CLK_TCK);
-  if (page_size <= 0) page_size = ::sysconf(_SC_PAGESIZE);
-  const auto ticks = static_cast<double>(clock_ticks_per_second);
+ProcessMetricsReader::ProcessMetricsReader(std::filesystem::path proc, long clock_ticks_per_second,
+                                           long page_size)
+    : proc_(std::move(proc)),
+      ticks_per_second_(static_cast<double>(clock_ticks_per_second > 0 ? clock_ticks_per_second
+                                                                       : ::sysconf(_SC_CLK_TCK))),
+      page_size_(static_cast<double>(page_size > 0 ? page_size : ::sysconf(_SC_PAGESIZE))),
+      boot_time_seconds_(boot_time_seconds(proc_)) {}
+
+ProcessMetrics ProcessMetricsReader::read() const {
   ProcessMetrics out;
-  if (auto stat = read_proc_file(proc / "self" / "stat")) {
+  if (auto stat = read_proc_file(proc_ / "self" / "stat", kMaxSelfStatBytes)) {
     const std::string_view line = *stat;
     auto utime = stat_field(line, 14);
     auto stime = stat_field(line, 15);
-    if (utime && stime && ticks > 0) out.cpu_seconds = (*utime + *stime) / ticks;
-    if (auto vsize = stat_field(line, 23)) out.virtual_memory_bytes = *vsize;
-    if (auto rss = stat_field(line, 24)) {
-      out.resident_memory_bytes = *rss * static_cast<double>(page_size);
+    if (utime && stime && ticks_per_second_ > 0) {
+      out.cpu_seconds = (*utime + *stime) / ticks_per_second_;
     }
+    if (auto vsize = stat_field(line, 23)) out.virtual_memory_bytes = *vsize;
+    if (auto rss = stat_field(line, 24)) out.resident_memory_bytes = *rss * page_size_;
     auto start_ticks = stat_field(line, 22);
-    auto boot = boot_time_seconds(proc);
-    if (start_ticks && boot && ticks > 0) out.start_time_seconds = *boot + *start_ticks / ticks;
+    if (start_ticks && boot_time_seconds_ && ticks_per_second_ > 0) {
+      out.start_time_seconds = *boot_time_seconds_ + *start_ticks / ticks_per_second_;
+    }
   }
-  out.open_fds = open_file_descriptors(proc / "self" / "fd");
-  out.max_fds = max_open_files(proc / "self" / "limits");
+  out.open_fds = open_file_descriptors(proc_ / "self" / "fd");
+  out.max_fds = max_open_files(proc_ / "self" / "limits");
   return out;
 }
 

@@ -21,9 +21,21 @@ struct ProcessMetrics {
 };
 
 // Reads the figures of the process `self` names under `proc` (the real /proc by default; tests
-// point it at a folder of their own with self/stat, self/limits, self/fd/ and stat).
-ProcessMetrics read_process_metrics(const std::filesystem::path& proc = "/proc",
-                                    long clock_ticks_per_second = 0, long page_size = 0);
+// point it at a folder of their own with self/stat, self/limits, self/fd/ and stat). The boot
+// time (btime of proc/stat, which can be long on a many-CPU machine) is read once, at
+// construction; the rest at each read(). Thread-safe.
+class ProcessMetricsReader {
+ public:
+  explicit ProcessMetricsReader(std::filesystem::path proc = "/proc",
+                                long clock_ticks_per_second = 0, long page_size = 0);
+  ProcessMetrics read() const;
+
+ private:
+  std::filesystem::path proc_;
+  double ticks_per_second_;
+  double page_size_;
+  std::optional<double> boot_time_seconds_;
+};
 
 // process_cpu_seconds_total, process_resident_memory_bytes, process_virtual_memory_bytes,
 // process_start_time_seconds, process_open_fds and process_max_fds, with the names, help texts,

@@ -7,7 +7,6 @@
 #include <string>
 #include <utility>
 
-#include "metrics/process_metrics.h"
 #include "version.h"
 
 namespace heartbeat_exporter {
@@ -69,7 +68,7 @@ std::vector<prometheus::MetricFamily> SelfMetrics::families(const MonitorReport&
                                   "Heartbeat folders that could not be listed, and heartbeat files "
                                   "skipped for a name that is not UTF-8, in this scrape.",
                                   static_cast<double>(report.discovery_errors.size())));
-  auto process = to_metric_families(read_process_metrics());
+  auto process = to_metric_families(process_.read());
   families.insert(families.end(), std::make_move_iterator(process.begin()),
                   std::make_move_iterator(process.end()));
   return families;

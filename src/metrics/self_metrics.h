@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "check/models.h"
+#include "metrics/process_metrics.h"
 
 namespace heartbeat_exporter {
 
@@ -33,6 +34,7 @@ class SelfMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& read_errors_;
+  ProcessMetricsReader process_;
 };
 
 }  // namespace heartbeat_exporter

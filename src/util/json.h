@@ -23,17 +23,8 @@ struct JsonError {
 // Parses text into document with kJsonParseFlags, or says where and why text is not JSON.
 // JSON allows a raw NUL byte nowhere, and RapidJSON takes one for the end of its input, so any
 // NUL is refused before parsing rather than left for RapidJSON to misread.
-inline std::optional<JsonError> parse_json(rapidjson::Document& document, std::string_view text) {
-  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
-    return JsonError{nul, "NUL byte"};
-  }
-  document.Parse<kJsonParseFlags>(text.data(), text.size());
-  if (document.HasParseError()) {
-    return JsonError{document.GetErrorOffset(),
-                     rapidjson::GetParseError_En(document.GetParseError())};
-  }
-  return std::nullopt;
-}
+// Out of line, so that RapidJSON's parser is instantiated in one place, whatever calls it.
+std::optional<JsonError> parse_json(rapidjson::Document& document, std::string_view text);
 
 // A string value's bytes, NULs from "\u0000" included; valid as long as the document is.
 inline std::string_view string_of(const rapidjson::Value& value) {

@@ -297,7 +297,8 @@ TEST_CASE("remove_heartbeat_file accepts a file that is gone but throws on other
       Contains("removing heartbeat file \"" + (dir / "occupied.json").string() + "\""));
 }
 
-TEST_CASE("a reader never sees a torn heartbeat while another thread beats 5,000 times") {
+TEST_CASE("a reader never sees a torn heartbeat while another thread beats 5,000 times",
+          "[threads]") {
   TempDir dir;
   HeartbeatWriter writer(dir.path(), "my_server");
   writer.beat();  // The target exists before reading starts, so "missing" is a real failure.
@@ -345,7 +346,8 @@ TEST_CASE("a reader never sees a torn heartbeat while another thread beats 5,000
   CHECK(file_names(dir.path()) == std::vector<std::string>{"my_server.json"});
 }
 
-TEST_CASE("beats from several threads are serialized: each iteration is written once") {
+TEST_CASE("beats from several threads are serialized: each iteration is written once",
+          "[threads]") {
   TempDir dir;
   HeartbeatWriter writer(dir.path(), "my_server");
   std::vector<std::thread> threads;

@@ -40,7 +40,7 @@ TEST_CASE("process metrics are read from stat, limits and fd as client_golang re
   TempDir proc;
   write_fake_proc(proc);
 
-  auto metrics = read_process_metrics(proc.path(), 100, 4096);
+  auto metrics = ProcessMetricsReader(proc.path(), 100, 4096).read();
 
   CHECK(metrics.cpu_seconds == 4.0);
   CHECK(metrics.virtual_memory_bytes == 123456789.0);
@@ -55,14 +55,14 @@ TEST_CASE("an unlimited open files limit is the largest value, as client_golang 
   write_fake_proc(proc);
   proc.write("self/limits", "Max open files            unlimited            unlimited  files\n");
 
-  CHECK(read_process_metrics(proc.path(), 100, 4096).max_fds == 18446744073709551615.0);
+  CHECK(ProcessMetricsReader(proc.path(), 100, 4096).read().max_fds == 18446744073709551615.0);
 }
 
 TEST_CASE("figures that /proc does not give are left out, never made up") {
   TempDir proc;
   proc.write("self/stat", "42 (short) S 1 2\n");
 
-  auto metrics = read_process_metrics(proc.path(), 100, 4096);
+  auto metrics = ProcessMetricsReader(proc.path(), 100, 4096).read();
 
   CHECK_FALSE(metrics.cpu_seconds);
   CHECK_FALSE(metrics.virtual_memory_bytes);
@@ -77,7 +77,7 @@ TEST_CASE("process families have client_golang's names, types and units") {
   TempDir proc;
   write_fake_proc(proc);
 
-  auto families = to_metric_families(read_process_metrics(proc.path(), 100, 4096));
+  auto families = to_metric_families(ProcessMetricsReader(proc.path(), 100, 4096).read());
 
   std::vector<std::string> names;
   for (const auto& family : families) {
@@ -97,7 +97,7 @@ TEST_CASE("process families have client_golang's names, types and units") {
 }
 
 TEST_CASE("the exporter's own /proc/self gives every figure, and they fit together") {
-  auto metrics = read_process_metrics();
+  auto metrics = ProcessMetricsReader().read();
 
   REQUIRE(metrics.cpu_seconds);
   REQUIRE(metrics.resident_memory_bytes);
@@ -118,12 +118,12 @@ TEST_CASE("the exporter's own /proc/self gives every figure, and they fit togeth
 }
 
 TEST_CASE("a descriptor opened by the test counts, and closing it uncounts it") {
-  auto before = read_process_metrics().open_fds;
+  auto before = ProcessMetricsReader().read().open_fds;
   int fd = ::dup(0);
   REQUIRE(fd >= 0);
-  auto during = read_process_metrics().open_fds;
+  auto during = ProcessMetricsReader().read().open_fds;
   ::close(fd);
-  auto after = read_process_metrics().open_fds;
+  auto after = ProcessMetricsReader().read().open_fds;
 
   REQUIRE(before);
   CHECK(during == *before + 1);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Parses every manifest in deploy/kubernetes/ and checks that they fit together and keep the
-promises of the README: pids resolve (hostPID), the exporter runs unprivileged and read-only,
+promises of deploy/README.md: pids resolve (hostPID), the exporter runs unprivileged and read-only,
 probes and the Service reach port 10180, the ServiceMonitor sets job="heartbeat" for the alerts,
 and the ConfigMap holds a config that heartbeat_exporter accepts.
 
