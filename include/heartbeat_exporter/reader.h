@@ -33,6 +33,7 @@ enum class ReadError {
   kMissing,           // the file does not exist
   kUnreadable,        // open/read failed (permissions, I/O error, ...)
   kNotRegularFile,    // FIFO, device, socket, directory
+  kSymlink,           // a symbolic link in a heartbeat folder that does not follow them
   kTooLarge,          // larger than kMaxHeartbeatBytes
   kInvalidJson,       // not well-formed JSON
   kNotObject,         // well-formed, but the top level is not an object
@@ -42,9 +43,10 @@ enum class ReadError {
 };
 
 inline constexpr ReadError kAllReadErrors[] = {
-    ReadError::kMissing,      ReadError::kUnreadable,   ReadError::kNotRegularFile,
-    ReadError::kTooLarge,     ReadError::kInvalidJson,  ReadError::kNotObject,
-    ReadError::kMissingField, ReadError::kInvalidField, ReadError::kInvalidTimestamp,
+    ReadError::kMissing,          ReadError::kUnreadable,   ReadError::kNotRegularFile,
+    ReadError::kSymlink,          ReadError::kTooLarge,     ReadError::kInvalidJson,
+    ReadError::kNotObject,        ReadError::kMissingField, ReadError::kInvalidField,
+    ReadError::kInvalidTimestamp,
 };
 
 std::string_view to_string(ReadError error);
@@ -66,8 +68,9 @@ struct ReadResult {
   bool ok() const { return heartbeat.has_value(); }
 };
 
-// Reads and validates one heartbeat file. Never blocks on a FIFO, never reads more than
-// kMaxHeartbeatBytes, never throws: every problem becomes a ReadFailure.
+// Reads and validates one heartbeat file. Follows a symbolic link (the caller chose the path),
+// but opens nothing that is not a regular file of at most kMaxHeartbeatBytes: its type and size
+// are checked first. Never blocks on a FIFO, never throws: every problem becomes a ReadFailure.
 ReadResult read_heartbeat(const std::filesystem::path& path);
 
 // Validates heartbeat JSON that is already in memory (the part of read_heartbeat after I/O).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "heartbeat/heartbeat_cache.h"
+#include "heartbeat/reader_detail.h"
 #include "heartbeat_exporter/timestamp.h"
 #include "util/parallel.h"
 #include "util/text.h"
@@ -161,7 +162,11 @@ MonitorReport Checker::check_all(const Config& config) const {
   parallel_for(count, threads_, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       const auto& path = discovery.processes[i].heartbeat_path;
-      reads[i] = scrape ? scrape->read(i, path) : read_heartbeat(path);
+      const HeartbeatSource& source = discovery.sources[i];
+      const detail::HeartbeatFile file{
+          source.dir_fd, path.c_str() + source.name_offset,
+          source.follow_symlinks ? detail::Symlinks::kFollow : detail::Symlinks::kRefuse, path};
+      reads[i] = scrape ? scrape->read(i, file) : detail::read_heartbeat(file, nullptr);
     }
   });
   if (scrape) cache_->commit(std::move(*scrape));

@@ -75,7 +75,13 @@ struct Entry {
   std::optional<double> timeout_seconds;
   bool check_pid = true;
   Labels labels;
+  // heartbeat_dirs[i] only:
+  bool follow_symlinks = false;
+  std::size_t max_files = kDefaultMaxFiles;
 };
+
+// Which of Entry's fields an entry may set.
+enum class EntryKind { kProcess, kFolder };
 
 class Parser {
  public:
@@ -152,7 +158,9 @@ class Parser {
           .path = std::move(*entry.path),
           .timeout_seconds = entry.timeout_seconds.value_or(config.default_timeout_seconds),
           .check_pid = entry.check_pid,
-          .labels = std::move(entry.labels)});
+          .labels = std::move(entry.labels),
+          .follow_symlinks = entry.follow_symlinks,
+          .max_files = entry.max_files});
     }
     config.file = path_;
     return config;
@@ -170,7 +178,7 @@ class Parser {
       if (!detail::is_valid_utf8(key)) return fail(field, "a process key must be valid UTF-8");
       auto entry_field = join(field, key);
       if (!keys.first_time(key)) return fail(entry_field, "duplicate field");
-      auto entry = parse_entry(member.value, entry_field, "heartbeat_path");
+      auto entry = parse_entry(member.value, entry_field, EntryKind::kProcess);
       if (!entry) return std::nullopt;
       processes.emplace_back(std::string(key), std::move(*entry));
     }
@@ -181,15 +189,16 @@ class Parser {
     if (!value.IsArray()) return fail(field, expected("an array", value));
     std::vector<Entry> dirs;
     for (const auto& element : value.GetArray()) {
-      auto entry = parse_entry(element, field + "[" + std::to_string(dirs.size()) + "]", "path");
+      auto entry =
+          parse_entry(element, field + "[" + std::to_string(dirs.size()) + "]", EntryKind::kFolder);
       if (!entry) return std::nullopt;
       dirs.push_back(std::move(*entry));
     }
     return dirs;
   }
 
-  std::optional<Entry> parse_entry(const Value& value, const std::string& field,
-                                   std::string_view path_name) {
+  std::optional<Entry> parse_entry(const Value& value, const std::string& field, EntryKind kind) {
+    const std::string_view path_name = kind == EntryKind::kFolder ? "path" : "heartbeat_path";
     if (!value.IsObject()) return fail(field, expected("an object", value));
     Entry entry;
     MemberNames names;
@@ -210,6 +219,14 @@ class Parser {
         auto labels = parse_labels(member.value, member_field);
         if (!labels) return std::nullopt;
         entry.labels = std::move(*labels);
+      } else if (kind == EntryKind::kFolder && name == "follow_symlinks") {
+        if (!member.value.IsBool()) return fail(member_field, expected("a boolean", member.value));
+        entry.follow_symlinks = member.value.GetBool();
+      } else if (kind == EntryKind::kFolder && name == "max_files") {
+        if (!member.value.IsUint64() || member.value.GetUint64() < 1) {
+          return fail(member_field, "must be an integer >= 1");
+        }
+        entry.max_files = static_cast<std::size_t>(member.value.GetUint64());
       } else {
         return fail(member_field, "unknown field");
       }
@@ -296,6 +313,7 @@ ConfigResult load_config(const std::filesystem::path& file) {
     case Status::kReadFailed:
       return fail("cannot read config file: " + detail::error_text(read.error));
     case Status::kNotRegularFile:
+    case Status::kSymlink:  // read_bounded_file follows symlinks: the administrator chose the path
       return fail("not a regular file");
     case Status::kTooLarge:
       return fail("file is larger than 16 MiB");

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -17,6 +18,10 @@ using Labels = std::map<std::string, std::string>;
 
 inline constexpr double kDefaultTimeoutSeconds = 60;
 
+// Heartbeat files read from one folder at most, unless it sets max_files: a bound on what
+// whoever can write to the folder can make one scrape cost.
+inline constexpr std::size_t kDefaultMaxFiles = 100000;
+
 // One monitored process, configured by name or discovered in a heartbeat folder.
 struct ProcessConfig {
   std::string key;                       // the `process` label
@@ -32,6 +37,10 @@ struct HeartbeatDirConfig {
   double timeout_seconds = kDefaultTimeoutSeconds;
   bool check_pid = true;
   Labels labels;
+  // Whether a heartbeat file that is a symbolic link is followed. Off by default: whoever can
+  // write to the folder could otherwise make the exporter read any file it can.
+  bool follow_symlinks = false;
+  std::size_t max_files = kDefaultMaxFiles;  // >= 1
 };
 
 struct Config {

@@ -1,5 +1,6 @@
 #include "heartbeat_exporter/reader.h"
 
+#include <fcntl.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -148,6 +149,8 @@ std::string_view to_string(ReadError error) {
       return "unreadable";
     case ReadError::kNotRegularFile:
       return "not_regular_file";
+    case ReadError::kSymlink:
+      return "symlink";
     case ReadError::kTooLarge:
       return "too_large";
     case ReadError::kInvalidJson:
@@ -165,12 +168,15 @@ std::string_view to_string(ReadError error) {
 }
 
 ReadResult read_heartbeat(const std::filesystem::path& path) {
-  return detail::read_heartbeat(path, nullptr);
+  return detail::read_heartbeat({AT_FDCWD, path.c_str(), detail::Symlinks::kFollow, path}, nullptr);
 }
 
-ReadResult detail::read_heartbeat(const std::filesystem::path& path, FileStamp* stamp) {
+ReadResult detail::read_heartbeat(const HeartbeatFile& file, FileStamp* stamp,
+                                  const struct stat* checked) {
   using Status = detail::BoundedFile::Status;
-  const detail::BoundedFile read = detail::read_bounded_file(path, kMaxHeartbeatBytes);
+  const std::filesystem::path& path = file.path;
+  const detail::BoundedFile read = detail::read_bounded_file_at(
+      file.dir_fd, file.name, kMaxHeartbeatBytes, file.symlinks, checked);
   if (stamp != nullptr) *stamp = read.stamp;
   switch (read.status) {
     case Status::kOk:
@@ -183,6 +189,9 @@ ReadResult detail::read_heartbeat(const std::filesystem::path& path, FileStamp* 
     case Status::kNotRegularFile:
       return ReadResult::fail(ReadError::kNotRegularFile,
                               "heartbeat file " + quoted(path) + " is not a regular file");
+    case Status::kSymlink:
+      return ReadResult::fail(ReadError::kSymlink, "heartbeat file " + quoted(path) +
+                                                       " is a symbolic link and is not followed");
     case Status::kTooLarge:
       return too_large(path);
     case Status::kReadFailed:

@@ -629,12 +629,14 @@ const std::filesystem::path kCorpus =
     std::filesystem::path(HEARTBEAT_SOURCE_DIR) / "tests/fuzz/corpus/heartbeat";
 
 // Adds what a cache can reuse to a config: the fuzz corpus's heartbeats, last changed long before
-// the test ran, and <dir>/links/swapped.json, a symlink to one of them. A fresh file never is.
+// the test ran, and <dir>/links/swapped.json, a symlink to one of them in a folder that follows
+// symlinks. A fresh file never is.
 void add_settled_files(Config& config, const testing::TempDir& dir) {
   std::filesystem::create_directories(dir / "links");
   std::filesystem::create_symlink(kCorpus / "healthy_minimal.json", dir / "links/swapped.json");
   HeartbeatDirConfig links;
   links.path = dir / "links";
+  links.follow_symlinks = true;
   HeartbeatDirConfig corpus;
   corpus.path = kCorpus;
   config.heartbeat_dirs.push_back(links);

@@ -79,6 +79,37 @@ TEST_CASE("a full config is loaded with every field") {
   CHECK(config.heartbeat_dirs[1].labels.empty());
 }
 
+TEST_CASE("a heartbeat folder refuses symlinks and reads 100,000 files unless it says otherwise") {
+  auto config = config_of(R"({"heartbeat_dirs": [
+    {"path": "/a"}, {"path": "/b", "follow_symlinks": true, "max_files": 5},
+    {"path": "/c", "follow_symlinks": false, "max_files": 18446744073709551615}]})");
+  REQUIRE(config.heartbeat_dirs.size() == 3);
+  CHECK_FALSE(config.heartbeat_dirs[0].follow_symlinks);
+  CHECK(config.heartbeat_dirs[0].max_files == 100000);
+  CHECK(config.heartbeat_dirs[1].follow_symlinks);
+  CHECK(config.heartbeat_dirs[1].max_files == 5);
+  CHECK_FALSE(config.heartbeat_dirs[2].follow_symlinks);
+  CHECK(config.heartbeat_dirs[2].max_files == 18446744073709551615U);
+}
+
+TEST_CASE(
+    "follow_symlinks and max_files belong to folders only and take a boolean and an "
+    "integer >= 1") {
+  CHECK(error_of(with_process(R"(, "follow_symlinks": true)")) ==
+        "/etc/hb/config.json: processes.my_server.follow_symlinks: unknown field");
+  CHECK(error_of(with_process(R"(, "max_files": 10)")) ==
+        "/etc/hb/config.json: processes.my_server.max_files: unknown field");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "follow_symlinks": 1}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].follow_symlinks: expected a boolean, got number");
+  for (std::string_view bad : {"0", "-1", "1.5", "1e3", "\"10\"", "18446744073709551616"}) {
+    INFO(bad);
+    CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "max_files": )" + std::string(bad) +
+                   "}]}") ==
+          "/etc/hb/config.json: heartbeat_dirs[0].max_files: must be an "
+          "integer >= 1");
+  }
+}
+
 TEST_CASE("an empty config is valid and monitors nothing") {
   auto config = config_of("{}");
   CHECK(config.default_timeout_seconds == 60);

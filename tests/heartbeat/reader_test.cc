@@ -1,5 +1,6 @@
 #include "heartbeat_exporter/reader.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -8,8 +9,11 @@
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
+#include "heartbeat/reader_detail.h"
+#include "support/open_watch.h"
 #include "support/run_in_child.h"
 #include "support/temp_dir.h"
 
@@ -51,13 +55,14 @@ TEST_CASE("to_string gives each ReadError its stable snake_case name") {
   CHECK(to_string(ReadError::kMissing) == "missing");
   CHECK(to_string(ReadError::kUnreadable) == "unreadable");
   CHECK(to_string(ReadError::kNotRegularFile) == "not_regular_file");
+  CHECK(to_string(ReadError::kSymlink) == "symlink");
   CHECK(to_string(ReadError::kTooLarge) == "too_large");
   CHECK(to_string(ReadError::kInvalidJson) == "invalid_json");
   CHECK(to_string(ReadError::kNotObject) == "not_object");
   CHECK(to_string(ReadError::kMissingField) == "missing_field");
   CHECK(to_string(ReadError::kInvalidField) == "invalid_field");
   CHECK(to_string(ReadError::kInvalidTimestamp) == "invalid_timestamp");
-  CHECK(std::size(kAllReadErrors) == 9);
+  CHECK(std::size(kAllReadErrors) == 10);
 }
 
 TEST_CASE("a heartbeat as Python's json.dumps writes it is read with every field") {
@@ -184,6 +189,64 @@ TEST_CASE("a symlink to a regular heartbeat file is followed") {
   const auto target = dir.write("real.json", kPythonHeartbeat);
   std::filesystem::create_symlink(target, dir / "link.json");
   CHECK(read_heartbeat(dir / "link.json").ok());
+}
+
+TEST_CASE("a FIFO, a folder and a file over 64 KiB are refused without being opened") {
+  TempDir dir;
+  const auto fifo = dir / "fifo.json";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::filesystem::create_directory(dir / "folder.json");
+  const auto big = dir.write("big.json", std::string(kMaxHeartbeatBytes + 1, ' '));
+  testing::OpenWatch fifo_opens(fifo), folder_opens(dir / "folder.json"), big_opens(big);
+  // Followed through a symlink too: the type is checked on what the link names.
+  std::filesystem::create_symlink(fifo, dir / "to_fifo.json");
+
+  CHECK(reason_of(read_heartbeat(fifo)) == ReadError::kNotRegularFile);
+  CHECK(reason_of(read_heartbeat(dir / "to_fifo.json")) == ReadError::kNotRegularFile);
+  CHECK(reason_of(read_heartbeat(dir / "folder.json")) == ReadError::kNotRegularFile);
+  CHECK(reason_of(read_heartbeat(big)) == ReadError::kTooLarge);
+  CHECK(fifo_opens.opens() == 0);
+  CHECK(folder_opens.opens() == 0);
+  CHECK(big_opens.opens() == 0);
+  // The watches do see an open: otherwise the checks above would prove nothing.
+  std::ifstream(big).get();
+  CHECK(big_opens.opens() == 1);
+}
+
+// A file read relative to its folder, as the exporter reads heartbeat folders.
+ReadResult read_in_folder(const std::filesystem::path& folder, const char* name,
+                          detail::Symlinks symlinks) {
+  const detail::FileDescriptor fd(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(fd.get() >= 0);
+  return detail::read_heartbeat({fd.get(), name, symlinks, folder / name}, nullptr);
+}
+
+TEST_CASE(
+    "in a folder that refuses symlinks, any symlink is `symlink` and its target is never "
+    "opened, so the reason tells nothing about the target") {
+  TempDir dir;
+  const auto target = dir.write("private/secret.json", kPythonHeartbeat);
+  std::filesystem::create_directory(dir / "hb");
+  std::filesystem::create_symlink(target, dir / "hb/leak.json");
+  std::filesystem::create_symlink(dir / "private/absent", dir / "hb/probe.json");
+  std::filesystem::create_symlink(dir / "private", dir / "hb/folder.json");
+  std::filesystem::create_symlink("/etc/passwd", dir / "hb/passwd.json");
+  testing::OpenWatch opens(target);
+
+  for (const char* name : {"leak.json", "probe.json", "folder.json", "passwd.json"}) {
+    INFO(name);
+    const ReadResult result = read_in_folder(dir / "hb", name, detail::Symlinks::kRefuse);
+    CHECK(reason_of(result) == ReadError::kSymlink);
+    CHECK_THAT(message_of(result), Equals("heartbeat file \"" + (dir / "hb" / name).string() +
+                                          "\" is a symbolic link and is not followed"));
+  }
+  CHECK(opens.opens() == 0);
+
+  // The folder's own files are read, and a folder that opts in follows the link.
+  dir.write("hb/own.json", kPythonHeartbeat);
+  CHECK(read_in_folder(dir / "hb", "own.json", detail::Symlinks::kRefuse).ok());
+  CHECK(read_in_folder(dir / "hb", "leak.json", detail::Symlinks::kFollow).ok());
+  CHECK(opens.opens() == 1);
 }
 
 TEST_CASE("a file of 64 KiB + 1 byte is too_large") {

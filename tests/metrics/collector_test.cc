@@ -412,7 +412,7 @@ TEST_CASE("a scrape has the per-process families first, then the exporter's own"
                        "process_start_time_seconds", "process_virtual_memory_bytes"});
 }
 
-TEST_CASE("all nine read error reasons are exported at 0 before any error") {
+TEST_CASE("all ten read error reasons are exported at 0 before any error") {
   CollectorFixture fixture;
   HeartbeatCollector collector(config_of({}), fixture.clock, fixture.processes);
 
@@ -425,8 +425,8 @@ TEST_CASE("all nine read error reasons are exported at 0 before any error") {
   CHECK(lines == Strings{R"({reason="invalid_field"} 0)", R"({reason="invalid_json"} 0)",
                          R"({reason="invalid_timestamp"} 0)", R"({reason="missing"} 0)",
                          R"({reason="missing_field"} 0)", R"({reason="not_object"} 0)",
-                         R"({reason="not_regular_file"} 0)", R"({reason="too_large"} 0)",
-                         R"({reason="unreadable"} 0)"});
+                         R"({reason="not_regular_file"} 0)", R"({reason="symlink"} 0)",
+                         R"({reason="too_large"} 0)", R"({reason="unreadable"} 0)"});
 }
 
 TEST_CASE("read errors are counted once per scrape per failing process, by reason") {
