@@ -87,9 +87,11 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
                        detail::format_number(process.timeout_seconds) + " s");
   }
 
+  // The status itself is shown where a status belongs (escaped); a reason never echoes what a
+  // file holds.
   if (heartbeat.status != "running") {
     return verdict(std::move(result), HealthState::kErrorStatus, "error_status",
-                   "status is \"" + heartbeat.status + "\"");
+                   "status is not \"running\"");
   }
 
   return verdict(std::move(result), HealthState::kHealthy, "", "");

@@ -407,19 +407,13 @@ TEST_CASE("a field of the wrong type is invalid_field, named in the message") {
   CHECK_THAT(message_of(result), Equals(message));
 }
 
-TEST_CASE("pid must lie in 1..4194304") {
-  const auto [pid, message] = GENERATE(table<const char*, const char*>({
-      {"0", R"(field "pid": 0 is outside 1..4194304)"},
-      {"-1", R"(field "pid": -1 is outside 1..4194304)"},
-      {"4194305", R"(field "pid": 4194305 is outside 1..4194304)"},
-      {"18446744073709551615", R"(field "pid": 18446744073709551615 is outside 1..4194304)"},
-      {"-9223372036854775808", R"(field "pid": -9223372036854775808 is outside 1..4194304)"},
-  }));
+TEST_CASE("pid must lie in 1..4194304, and the message does not repeat the value") {
+  const char* pid = GENERATE("0", "-1", "4194305", "18446744073709551615", "-9223372036854775808");
   INFO(pid);
   const auto result = parse_heartbeat(
       std::string(R"({"timestamp": "2026-02-05T06:17:29Z", "status": "ok", "pid": )") + pid + "}");
   CHECK(reason_of(result) == ReadError::kInvalidField);
-  CHECK_THAT(message_of(result), Equals(message));
+  CHECK_THAT(message_of(result), Equals(R"(field "pid": outside 1..4194304)"));
 }
 
 TEST_CASE("pid 1 and pid 4194304 are accepted") {
@@ -467,25 +461,35 @@ TEST_CASE("a string timestamp that does not parse is invalid_timestamp") {
   const auto result =
       parse_heartbeat(R"({"pid": 1, "timestamp": "2026-02-30T06:17:29Z", "status": "running"})");
   CHECK(reason_of(result) == ReadError::kInvalidTimestamp);
-  CHECK_THAT(message_of(result),
-             Equals(R"(field "timestamp": "2026-02-30T06:17:29Z" is not an ISO 8601 timestamp)"));
+  CHECK_THAT(message_of(result), Equals(R"(field "timestamp": not an ISO 8601 timestamp)"));
 }
 
-TEST_CASE("a long invalid timestamp is cut to 64 bytes in the message") {
-  const std::string timestamp(1000, '9');
-  const auto result =
-      parse_heartbeat(R"({"pid": 1, "status": "x", "timestamp": ")" + timestamp + "\"}");
-  CHECK(reason_of(result) == ReadError::kInvalidTimestamp);
-  CHECK_THAT(message_of(result), Equals("field \"timestamp\": \"" + std::string(64, '9') +
-                                        "...\" is not an ISO 8601 timestamp"));
+// Messages go to the landing page, the log and heartbeatctl check: whatever a file holds, they
+// show no more of it than where JSON broke and which field is wrong.
+TEST_CASE("no failure message repeats what the file holds") {
+  const std::string secret = "s3cr3t\x1b]0;owned\x07";
+  const std::string json_secret = "s3cr3t\\u001b]0;owned\\u0007";
+  for (const std::string& json :
+       {R"({"pid": 1, "status": "x", "timestamp": ")" + json_secret + "\"}",
+        R"({"pid": ")" + json_secret + R"(", "status": "x", "timestamp": "2026-02-05T06:17:29Z"})",
+        R"({"pid": 1, "status": ")" + json_secret + R"(", "timestamp": 5})",
+        R"({"pid": 1, "status": ")" + json_secret + R"(", "iteration": -1, "timestamp": "x"})",
+        R"({"pid": 1, "status": ")" + json_secret + R"(", "status": "y"})",
+        R"({"pid": 1, "process_key": 7, "status": ")" + json_secret + R"("})",
+        "{\"" + json_secret + "\": \"" + json_secret, "[\"" + json_secret + "\"]", secret}) {
+    INFO(json);
+    const auto result = parse_heartbeat(json);
+    REQUIRE_FALSE(result.ok());
+    CHECK(message_of(result).find("s3cr3t") == std::string::npos);
+    CHECK(message_of(result).find("owned") == std::string::npos);
+  }
 }
 
 TEST_CASE("read_heartbeat prefixes validation failures with the path") {
   TempDir dir;
   const auto path = dir.write("bad.json", R"({"pid": 0, "timestamp": "x", "status": "y"})");
-  CHECK_THAT(
-      message_of(read_heartbeat(path)),
-      Equals("heartbeat file \"" + path.string() + "\": field \"pid\": 0 is outside 1..4194304"));
+  CHECK_THAT(message_of(read_heartbeat(path)),
+             Equals("heartbeat file \"" + path.string() + "\": field \"pid\": outside 1..4194304"));
 }
 
 // Found by fuzz_heartbeat: RapidJSON 1.1.0 decodes a lone surrogate escape into bytes that
