@@ -15,6 +15,11 @@ namespace heartbeat_exporter {
 // keeps one hostile file from costing the scrape its memory or time.
 inline constexpr std::size_t kMaxHeartbeatBytes = 64 * 1024;
 
+// A status or process_key longer than this is kept cut to this many bytes, ending in "…" (on a
+// UTF-8 character boundary): what a heartbeat makes a reader hold, cache and show is bounded by
+// this, not by the file. A cut status is never "running", just as the whole one was not.
+inline constexpr std::size_t kMaxKeptFieldBytes = 256;
+
 // The pid range Linux can hand out (PID_MAX_LIMIT on 64-bit).
 inline constexpr std::int64_t kMaxPid = 4194304;
 

@@ -81,6 +81,18 @@ ReadResult missing_field(std::string_view field) {
 constexpr std::string_view kPidOutOfRange = "outside 1..4194304";
 static_assert(kMaxPid == 4194304);
 
+// Valid UTF-8 text, cut to kMaxKeptFieldBytes with "…" at the end when it is longer.
+std::string kept(std::string_view text) {
+  if (text.size() <= kMaxKeptFieldBytes) return std::string(text);
+  constexpr std::string_view kEllipsis = "\u2026";
+  std::size_t end = kMaxKeptFieldBytes - kEllipsis.size();
+  // Back to the first byte of the character that would be split.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  std::string out(text.substr(0, end));
+  out += kEllipsis;
+  return out;
+}
+
 ReadResult validate_heartbeat(const rapidjson::Value& object) {
   const KnownFields fields = collect_fields(object);
   if (fields.duplicate) return invalid_field(*fields.duplicate, "duplicate field");
@@ -106,15 +118,15 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
   data.timestamp = *parsed;
 
   if (!fields.status->IsString()) return invalid_field("status", "expected a string");
-  data.status = std::string(string_of(*fields.status));
-  if (!detail::is_valid_utf8(data.status)) return invalid_field("status", "not valid UTF-8");
+  const std::string_view status = string_of(*fields.status);
+  if (!detail::is_valid_utf8(status)) return invalid_field("status", "not valid UTF-8");
+  data.status = kept(status);
 
   if (fields.process_key != nullptr) {
     if (!fields.process_key->IsString()) return invalid_field("process_key", "expected a string");
-    data.process_key = std::string(string_of(*fields.process_key));
-    if (!detail::is_valid_utf8(*data.process_key)) {
-      return invalid_field("process_key", "not valid UTF-8");
-    }
+    const std::string_view process_key = string_of(*fields.process_key);
+    if (!detail::is_valid_utf8(process_key)) return invalid_field("process_key", "not valid UTF-8");
+    data.process_key = kept(process_key);
   }
 
   if (fields.iteration != nullptr) {

@@ -485,6 +485,35 @@ TEST_CASE("no failure message repeats what the file holds") {
   }
 }
 
+TEST_CASE(
+    "a status or process_key over 256 bytes is kept as its first bytes and \"…\", never "
+    "splitting a character") {
+  const auto read = [](const std::string& status, const std::string& process_key) {
+    const auto result =
+        parse_heartbeat(R"({"pid": 1, "timestamp": "2026-02-05T06:17:29Z", "status": ")" + status +
+                        R"(", "process_key": ")" + process_key + "\"}");
+    REQUIRE(result.ok());
+    return *result.heartbeat;
+  };
+  const std::string exact(256, 's');
+  CHECK(read(exact, exact).status == exact);
+  CHECK(*read(exact, exact).process_key == exact);
+
+  const auto cut = read(std::string(60000, 's'), std::string(257, 'k'));
+  CHECK(cut.status == std::string(253, 's') + "\u2026");
+  CHECK(cut.status.size() == kMaxKeptFieldBytes);
+  CHECK(*cut.process_key == std::string(253, 'k') + "\u2026");
+
+  // "é" is two bytes: 252 ASCII bytes then "é" would end at byte 254, past the 253 kept.
+  const auto two_byte = read(std::string(252, 'a') + "\u00e9\u00e9\u00e9", std::string(300, 'k'));
+  CHECK(two_byte.status == std::string(252, 'a') + "\u2026");
+  const auto four_byte = read(std::string(250, 'a') + "\U0001F600" + std::string(10, 'b'), "k");
+  CHECK(four_byte.status == std::string(250, 'a') + "\u2026");
+
+  // Whatever follows "running", the status is not "running".
+  CHECK(read("running" + std::string(300, ' '), "k").status != "running");
+}
+
 TEST_CASE("read_heartbeat prefixes validation failures with the path") {
   TempDir dir;
   const auto path = dir.write("bad.json", R"({"pid": 0, "timestamp": "x", "status": "y"})");
