@@ -156,6 +156,7 @@ MonitorReport Checker::check_all(const Config& config) const {
 
   Discovery discovery = discover_processes(config);
   report.discovery_errors = std::move(discovery.errors);
+  report.folders = std::move(discovery.folders);
   const std::size_t count = discovery.processes.size();
 
   std::vector<ReadResult> reads(count);

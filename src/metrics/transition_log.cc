@@ -72,6 +72,20 @@ void TransitionLog::record(const MonitorReport& report) {
     }
   }
   last_discovery_errors_ = {report.discovery_errors.begin(), report.discovery_errors.end()};
+
+  std::set<std::string> truncated;
+  for (const auto& folder : report.folders) {
+    if (!folder.truncated || !truncated.insert(folder.path.string()).second) continue;
+    if (!last_truncated_folders_.contains(folder.path.string())) {
+      log::warn("heartbeat folder holds more files than max_files; the rest are not read",
+                {{"dir", folder.path.string()}, {"max_files", std::to_string(folder.max_files)}});
+    }
+  }
+  for (const auto& dir : last_truncated_folders_) {
+    if (!truncated.contains(dir))
+      log::info("heartbeat folder back within max_files", {{"dir", dir}});
+  }
+  last_truncated_folders_ = std::move(truncated);
 }
 
 }  // namespace heartbeat_exporter

@@ -11,8 +11,8 @@
 namespace heartbeat_exporter {
 
 // Logs what changed between scrapes: a process's state, a process no longer monitored, a
-// heartbeat folder that failed or recovered. One line per change, never one per scrape.
-// Thread-safe: concurrent scrapes may record in any order.
+// heartbeat folder that failed or recovered, or that went over or back under its max_files. One
+// line per change, never one per scrape. Thread-safe: concurrent scrapes may record in any order.
 class TransitionLog {
  public:
   void record(const MonitorReport& report);
@@ -25,6 +25,7 @@ class TransitionLog {
   // The state of each process at the last recorded scrape, sorted by key.
   std::vector<std::pair<std::string, HealthState>> last_states_;
   std::set<std::string> last_discovery_errors_;
+  std::set<std::string> last_truncated_folders_;
 };
 
 }  // namespace heartbeat_exporter

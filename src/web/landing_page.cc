@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "util/text.h"
 #include "util/time_format.h"
 #include "version.h"
 
@@ -128,6 +129,12 @@ tr.missing td.state { background: #e0e0e0; }
   if (errors < report.discovery_errors.size()) {
     out += "<p class=\"error\">" + std::to_string(report.discovery_errors.size() - errors) +
            " more discovery errors are not shown.</p>\n";
+  }
+  for (const auto& folder : report.folders) {
+    if (!folder.truncated) continue;
+    out += "<p class=\"error\">heartbeat folder " + html_escape(detail::quoted(folder.path)) +
+           " holds more than max_files (" + std::to_string(folder.max_files) +
+           ") heartbeat files; the rest are not read.</p>\n";
   }
   out += "<h2>Processes (" + std::to_string(report.results.size()) + ")</h2>\n";
   out += "<p class=\"counts\">";

@@ -213,6 +213,16 @@ TEST_CASE("discovery errors are shown, one paragraph each, escaped") {
   CHECK(count(render_landing_page(MonitorReport{}, "/metrics"), "class=\"error\"") == 0);
 }
 
+TEST_CASE("a folder over its max_files is named, escaped, with its max_files") {
+  MonitorReport report;
+  report.folders = {FolderListing{"/hb/<full>", 100000, true}, FolderListing{"/hb/ok", 5, false}};
+  const std::string page = render_landing_page(report, "/metrics");
+  CHECK(contains(page,
+                 "<p class=\"error\">heartbeat folder &quot;/hb/&lt;full&gt;&quot; holds "
+                 "more than max_files (100000) heartbeat files; the rest are not read.</p>\n"));
+  CHECK(count(page, "max_files") == 1);
+}
+
 TEST_CASE("at most 100 discovery errors are shown, then a count of the rest") {
   MonitorReport report;
   for (int i = 0; i < 250; ++i) report.discovery_errors.push_back("error " + std::to_string(i));
