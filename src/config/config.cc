@@ -269,11 +269,7 @@ class Parser {
     for (const auto& member : value.GetObject()) {
       auto name = string_of(member.name);
       auto label_field = join(field, name);
-      if (!is_valid_static_label_name(name)) {
-        return fail(label_field,
-                    "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not be process, "
-                    "state or start with __)");
-      }
+      if (auto problem = static_label_name_problem(name)) return fail(label_field, *problem);
       if (!member.value.IsString()) return fail(label_field, expected("a string", member.value));
       auto label_value = string_of(member.value);
       if (!detail::is_valid_utf8(label_value)) return fail(label_field, "must be valid UTF-8");
@@ -325,11 +321,45 @@ ConfigResult parse_config(std::string_view json, const std::filesystem::path& fi
   return Parser(file).parse(json);
 }
 
+std::optional<std::string> static_label_name_problem(std::string_view name) {
+  if (name.empty() || !is_label_start(name.front()) ||
+      !std::all_of(name.begin(), name.end(), is_label_char) || name.starts_with("__") ||
+      name == "process" || name == "state") {
+    return "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not be process, state or "
+           "start with __)";
+  }
+  struct Reserved {
+    std::string_view name;
+    std::string_view why;
+    std::string_view instead;
+  };
+  static constexpr Reserved kReserved[] = {
+      {"le", "is the bucket label of histograms (promtool check metrics refuses it here)", "limit"},
+      {"quantile", "is the label of summary quantiles (promtool check metrics refuses it here)",
+       "percentile"},
+      {"job", "is set by Prometheus on every target (with honor_labels this one would replace it)",
+       "service"},
+      {"instance",
+       "is set by Prometheus on every target (with honor_labels this one would replace it)",
+       "host"},
+  };
+  constexpr std::string_view kExported = "exported_";
+  std::string_view base = name;
+  while (base.starts_with(kExported)) base.remove_prefix(kExported.size());
+  std::string_view why = "is how Prometheus renames a label that clashes with a target label";
+  std::string_view instead = base.empty() ? "origin" : base;
+  for (const auto& reserved : kReserved) {
+    if (base != reserved.name) continue;
+    if (base == name) why = reserved.why;
+    instead = reserved.instead;
+  }
+  if (base == name && instead == name) return std::nullopt;
+  return "\"" + std::string(name) + "\" " + std::string(why) + "; use another name, such as \"" +
+         std::string(instead) + "\"";
+}
+
 bool is_valid_static_label_name(std::string_view name) {
-  if (name.empty() || !is_label_start(name.front())) return false;
-  if (!std::all_of(name.begin(), name.end(), is_label_char)) return false;
-  if (name.starts_with("__")) return false;
-  return name != "process" && name != "state";
+  return !static_label_name_problem(name).has_value();
 }
 
 }  // namespace heartbeat_exporter

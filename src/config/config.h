@@ -66,8 +66,16 @@ ConfigResult load_config(const std::filesystem::path& file);
 // and to resolve relative paths.
 ConfigResult parse_config(std::string_view json, const std::filesystem::path& file);
 
-// Prometheus label name rules, plus the names this exporter reserves (`process`, `state`) and
-// the `__` prefix that Prometheus reserves.
+// Why `name` cannot be a static label name, in one line, or nullopt when it can. Refused:
+// names outside Prometheus's rules, the `__` prefix that Prometheus reserves, the names this
+// exporter sets (`process`, `state`), the names that histograms and summaries give meaning
+// (`le`, `quantile`: promtool check metrics refuses them on a gauge), and the target labels that
+// Prometheus sets on every series (`job`, `instance`: with honor_labels a static one would
+// replace the target's) with the `exported_` names it renames clashing labels to. The line
+// suggests another name where one fits.
+std::optional<std::string> static_label_name_problem(std::string_view name);
+
+// No static_label_name_problem.
 bool is_valid_static_label_name(std::string_view name);
 
 }  // namespace heartbeat_exporter

@@ -308,6 +308,45 @@ TEST_CASE("an invalid label name in the config names the label in the error") {
         "[a-zA-Z_][a-zA-Z0-9_]* and not be process, state or start with __)");
 }
 
+TEST_CASE(
+    "le, quantile, job, instance and exported_* are refused in one line that suggests "
+    "another name") {
+  const auto [name, message] = GENERATE(table<const char*, const char*>({
+      {"le", R"("le" is the bucket label of histograms (promtool check metrics refuses it here); )"
+             R"(use another name, such as "limit")"},
+      {"quantile", R"("quantile" is the label of summary quantiles (promtool check metrics )"
+                   R"(refuses it here); use another name, such as "percentile")"},
+      {"job", R"("job" is set by Prometheus on every target (with honor_labels this one would )"
+              R"(replace it); use another name, such as "service")"},
+      {"instance", R"("instance" is set by Prometheus on every target (with honor_labels this )"
+                   R"(one would replace it); use another name, such as "host")"},
+      {"exported_team", R"("exported_team" is how Prometheus renames a label that clashes with a )"
+                        R"(target label; use another name, such as "team")"},
+      {"exported_exported_job", R"("exported_exported_job" is how Prometheus renames a label )"
+                                R"(that clashes with a target label; use another name, such as )"
+                                R"("service")"},
+      {"exported_", R"("exported_" is how Prometheus renames a label that clashes with a target )"
+                    R"(label; use another name, such as "origin")"},
+  }));
+  INFO(name);
+  CHECK_FALSE(is_valid_static_label_name(name));
+  CHECK(static_label_name_problem(name) == std::optional<std::string>(message));
+  CHECK(error_of(with_process(R"(, "labels": {")" + std::string(name) + R"(": "v"})")) ==
+        "/etc/hb/config.json: processes.my_server.labels." + std::string(name) + ": " + message);
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "labels": {")" + std::string(name) +
+                 R"(": "v"}}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].labels." + std::string(name) + ": " + message);
+}
+
+TEST_CASE("names that only resemble the refused ones are fine") {
+  for (std::string_view name : {"lee", "Le", "LE", "le_", "jobs", "job_name", "instances",
+                                "quantiles", "exported", "exportedjob", "team_exported_"}) {
+    INFO(name);
+    CHECK(is_valid_static_label_name(name));
+    CHECK_FALSE(static_label_name_problem(name).has_value());
+  }
+}
+
 TEST_CASE("an empty label value is rejected because Prometheus would drop the label") {
   CHECK(error_of(with_process(R"(, "labels": {"team": ""})")) ==
         "/etc/hb/config.json: processes.my_server.labels.team: must not be empty (Prometheus "
