@@ -2,10 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -100,6 +102,15 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
 }
 
 }  // namespace
+
+std::optional<std::string> writable_by_others(const std::filesystem::path& dir) {
+  struct stat info {};
+  if (::stat(dir.c_str(), &info) != 0) return std::nullopt;
+  if (info.st_uid == 0 && (info.st_mode & (S_IWGRP | S_IWOTH)) == 0) return std::nullopt;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  return "owner uid " + std::to_string(info.st_uid) + ", mode " + mode;
+}
 
 Discovery discover_processes(const Config& config) {
   Discovery discovery;

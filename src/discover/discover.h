@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct Discovery {
   // The folders that `sources` read from, open for as long as the Discovery lives.
   std::vector<detail::FileDescriptor> open_folders;
 };
+
+// Why users other than root can write to a heartbeat folder (its owner is not root, or its mode
+// lets its group or everyone write), e.g. "owner uid 1000, mode 0775"; nullopt when only root
+// can, or when the folder cannot be inspected.
+std::optional<std::string> writable_by_others(const std::filesystem::path& dir);
 
 // Lists the processes to check on this scrape: every configured process, plus every *.json file
 // directly in each heartbeat folder (names starting with "." are writers' temp files and are
