@@ -20,6 +20,7 @@
 
 #include "soak/load.h"
 #include "support/subprocess.h"
+#include "support/temp_dir.h"
 
 namespace heartbeat_exporter::testing {
 
@@ -92,6 +93,14 @@ inline void require_root_and_reachable(const std::filesystem::path& dir) {
   }
   // mkdtemp makes the folder 0700.
   std::filesystem::permissions(dir, std::filesystem::perms(0755));
+}
+
+// A heartbeat folder anyone may write to, like a shared /var/lib/heartbeats (sticky, as /tmp).
+inline std::filesystem::path shared_folder(const TempDir& dir, const std::string& name) {
+  const auto folder = dir / name;
+  std::filesystem::create_directories(folder);
+  std::filesystem::permissions(folder, std::filesystem::perms(01777));
+  return folder;
 }
 
 // Runs `argv` as nobody, with stdin from `input`; the test stops when it fails.

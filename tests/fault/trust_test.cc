@@ -32,14 +32,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A heartbeat folder anyone may write to, like a shared /var/lib/heartbeats (sticky, as /tmp).
-fs::path shared_folder(const TempDir& dir, const std::string& name) {
-  const auto folder = dir / name;
-  fs::create_directories(folder);
-  fs::permissions(folder, fs::perms(01777));
-  return folder;
-}
-
 // A folder only root can enter, holding a root-only file with `content`.
 fs::path root_only_file(const TempDir& dir, const std::string& name, const std::string& content) {
   const auto folder = dir / "root_only";

@@ -391,6 +391,14 @@ struct PlantedFolder {
     std::filesystem::permissions(secret_dir, std::filesystem::perms(0700));
     std::ofstream(secret) << "root's own file";
   }
+
+  // A folder of nobody's own in the shared one.
+  std::filesystem::path nobodys_folder(const std::string& name) const {
+    const auto folder = shared / name;
+    std::filesystem::create_directory(folder);
+    REQUIRE(::chown(folder.c_str(), kNobody, kNobody) == 0);
+    return folder;
+  }
 };
 
 TEST_CASE(
@@ -422,9 +430,7 @@ TEST_CASE(
     "refused too") {
   PlantedFolder planted;
   // nobody's own folder, then out of it with "..": every step after the link is checked.
-  const auto own = planted.shared / "own";
-  std::filesystem::create_directory(own);
-  REQUIRE(::chown(own.c_str(), kNobody, kNobody) == 0);
+  const auto own = planted.nobodys_folder("own");
   plant_symlink("own/../../root_only", planted.shared / "hb", kNobody);
   CHECK_THROWS_WITH(write_heartbeat_file(planted.shared / "hb", "my_server", sample_heartbeat()),
                     Contains("unsafe path transition from \"" + own.string() + "\" (uid 65534)"));
@@ -439,9 +445,7 @@ TEST_CASE(
   write_heartbeat_file(planted.shared / "by_root", "worker", sample_heartbeat());
   CHECK(read_heartbeat(planted.secret_dir / "worker.json").ok());
 
-  const auto own = planted.shared / "own";
-  std::filesystem::create_directory(own);
-  REQUIRE(::chown(own.c_str(), kNobody, kNobody) == 0);
+  const auto own = planted.nobodys_folder("own");
   plant_symlink("own", planted.shared / "to_own", kNobody);
   write_heartbeat_file(planted.shared / "to_own", "worker", sample_heartbeat());
   CHECK(read_heartbeat(own / "worker.json").ok());

@@ -74,13 +74,6 @@ double create_as_nobody(const fs::path& folder, int count, const std::string& pr
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 }
 
-fs::path shared_folder(const TempDir& dir) {
-  const auto folder = dir / "hb";
-  fs::create_directories(folder);
-  fs::permissions(folder, fs::perms(01777));
-  return folder;
-}
-
 }  // namespace
 
 TEST_CASE(
@@ -89,7 +82,7 @@ TEST_CASE(
     "[memory]") {
   TempDir dir;
   require_root_and_reachable(dir.path());
-  const auto hb = shared_folder(dir);
+  const auto hb = shared_folder(dir, "hb");
   constexpr int kFiles = 5000;
   const double created = create_as_nobody(hb, kFiles, "p", std::string(60000, 'x'), kFiles);
   const auto config = dir.write("config.json", R"({"heartbeat_dirs": [{"path": "hb"}]})");
@@ -142,7 +135,7 @@ TEST_CASE(
     "[memory]") {
   TempDir dir;
   require_root_and_reachable(dir.path());
-  const auto hb = shared_folder(dir);
+  const auto hb = shared_folder(dir, "hb");
   constexpr int kFiles = 200000;
   // ext4 allows 65,000 links to one file.
   const double created = create_as_nobody(hb, kFiles, "w", "running", 4);
