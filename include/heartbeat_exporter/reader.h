@@ -16,6 +16,11 @@ namespace heartbeat_exporter {
 // keeps one hostile file from costing the scrape its memory or time.
 inline constexpr std::size_t kMaxHeartbeatBytes = 64 * 1024;
 
+// A status or process_key longer than this is kept cut to this many bytes, ending in "…" (on a
+// UTF-8 character boundary): what a heartbeat makes a reader hold, cache and show is bounded by
+// this, not by the file. A cut status is never "running", just as the whole one was not.
+inline constexpr std::size_t kMaxKeptFieldBytes = 256;
+
 // The pid range Linux can hand out (PID_MAX_LIMIT on 64-bit).
 inline constexpr std::int64_t kMaxPid = 4194304;
 
@@ -34,6 +39,7 @@ enum class ReadError {
   kMissing,           // the file does not exist
   kUnreadable,        // open/read failed (permissions, I/O error, ...)
   kNotRegularFile,    // FIFO, device, socket, directory
+  kSymlink,           // a symbolic link in a heartbeat folder that does not follow them
   kTooLarge,          // larger than kMaxHeartbeatBytes
   kInvalidJson,       // not well-formed JSON
   kNotObject,         // well-formed, but the top level is not an object
@@ -43,9 +49,10 @@ enum class ReadError {
 };
 
 inline constexpr ReadError kAllReadErrors[] = {
-    ReadError::kMissing,      ReadError::kUnreadable,   ReadError::kNotRegularFile,
-    ReadError::kTooLarge,     ReadError::kInvalidJson,  ReadError::kNotObject,
-    ReadError::kMissingField, ReadError::kInvalidField, ReadError::kInvalidTimestamp,
+    ReadError::kMissing,          ReadError::kUnreadable,   ReadError::kNotRegularFile,
+    ReadError::kSymlink,          ReadError::kTooLarge,     ReadError::kInvalidJson,
+    ReadError::kNotObject,        ReadError::kMissingField, ReadError::kInvalidField,
+    ReadError::kInvalidTimestamp,
 };
 
 std::string_view to_string(ReadError error);
@@ -67,8 +74,9 @@ struct ReadResult {
   bool ok() const { return heartbeat.has_value(); }
 };
 
-// Reads and validates one heartbeat file. Never blocks on a FIFO, never reads more than
-// kMaxHeartbeatBytes, never throws: every problem becomes a ReadFailure.
+// Reads and validates one heartbeat file. Follows a symbolic link (the caller chose the path),
+// but opens nothing that is not a regular file of at most kMaxHeartbeatBytes: its type and size
+// are checked first. Never blocks on a FIFO, never throws: every problem becomes a ReadFailure.
 ReadResult read_heartbeat(const std::filesystem::path& path);
 
 // Validates heartbeat JSON that is already in memory (the part of read_heartbeat after I/O).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "heartbeat/heartbeat_cache.h"
+#include "heartbeat/reader_detail.h"
 #include "heartbeat_exporter/timestamp.h"
 #include "util/parallel.h"
 #include "util/text.h"
@@ -86,9 +87,11 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
                        detail::format_number(process.timeout_seconds) + " s");
   }
 
+  // The status itself is shown where a status belongs (escaped); a reason never echoes what a
+  // file holds.
   if (heartbeat.status != "running") {
     return verdict(std::move(result), HealthState::kErrorStatus, "error_status",
-                   "status is \"" + heartbeat.status + "\"");
+                   "status is not \"running\"");
   }
 
   return verdict(std::move(result), HealthState::kHealthy, "", "");
@@ -153,6 +156,7 @@ MonitorReport Checker::check_all(const Config& config) const {
 
   Discovery discovery = discover_processes(config);
   report.discovery_errors = std::move(discovery.errors);
+  report.folders = std::move(discovery.folders);
   const std::size_t count = discovery.processes.size();
 
   std::vector<ReadResult> reads(count);
@@ -161,7 +165,11 @@ MonitorReport Checker::check_all(const Config& config) const {
   parallel_for(count, threads_, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       const auto& path = discovery.processes[i].heartbeat_path;
-      reads[i] = scrape ? scrape->read(i, path) : read_heartbeat(path);
+      const HeartbeatSource& source = discovery.sources[i];
+      const detail::HeartbeatFile file{
+          source.dir_fd, path.c_str() + source.name_offset,
+          source.follow_symlinks ? detail::Symlinks::kFollow : detail::Symlinks::kRefuse, path};
+      reads[i] = scrape ? scrape->read(i, file) : detail::read_heartbeat(file, nullptr);
     }
   });
   if (scrape) cache_->commit(std::move(*scrape));

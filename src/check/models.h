@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "discover/discover.h"
 #include "heartbeat_exporter/reader.h"
 #include "heartbeat_exporter/timestamp.h"
 
@@ -48,6 +49,7 @@ struct CheckResult {
 struct MonitorReport {
   std::vector<CheckResult> results;  // sorted by process key
   std::vector<std::string> discovery_errors;
+  std::vector<FolderListing> folders;  // every heartbeat folder of the config, in config order
   Timestamp checked_at{};
   std::chrono::nanoseconds duration{};  // how long reading and checking took
 

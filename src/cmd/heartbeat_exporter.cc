@@ -215,6 +215,7 @@ int run(int argc, char** argv) {
              {"telemetry_path", telemetry_path},
              {"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
+  warn_about_writable_heartbeat_dirs(*config);
   return wait_for_signals(signals, reloader, tls.get());
 }
 

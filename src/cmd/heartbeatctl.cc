@@ -3,18 +3,23 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "check/checker.h"
 #include "config/config.h"
+#include "heartbeat/writer_detail.h"
 #include "heartbeat_exporter/reader.h"
 #include "heartbeat_exporter/timestamp.h"
 #include "heartbeat_exporter/writer.h"
 #include "util/flags.h"
 #include "util/parse_integer.h"
+#include "util/text.h"
 #include "util/time_format.h"
 #include "version.h"
 
@@ -102,21 +107,25 @@ int beat(int argc, char** argv) {
     }
     data.pid = *pid;
   }
-  std::uint64_t iteration = 1;
+  std::optional<std::uint64_t> iteration;
   if (flags.is_set("iteration")) {
-    auto parsed = detail::parse_integer<std::uint64_t>(flags.get("iteration"));
-    if (!parsed) return usage_error("--iteration must be a non-negative integer", flags.usage());
-    iteration = *parsed;
-  } else {
-    auto previous = read_heartbeat(heartbeat_file_path(flags.get("dir"), flags.get("key")));
-    if (previous.ok() && previous.heartbeat->iteration) {
-      iteration = *previous.heartbeat->iteration + 1;
-    }
+    iteration = detail::parse_integer<std::uint64_t>(flags.get("iteration"));
+    if (!iteration) return usage_error("--iteration must be a non-negative integer", flags.usage());
   }
-  data.iteration = iteration;
-  data.timestamp = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
   try {
-    write_heartbeat_file(flags.get("dir"), flags.get("key"), data);
+    // One resolution of --dir for the read and the write; see HeartbeatFolder.
+    const auto folder =
+        detail::HeartbeatFolder::open(flags.get("dir"), detail::HeartbeatFolder::Missing::kCreate);
+    if (!iteration) {
+      // A symlink planted as the heartbeat is not followed: the count starts again at 1.
+      auto previous = folder.read(flags.get("key"));
+      const bool counted = previous.ok() && previous.heartbeat->iteration;
+      iteration = counted ? *previous.heartbeat->iteration + 1 : 1;
+    }
+    data.iteration = iteration;
+    data.timestamp =
+        std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+    folder.write(flags.get("key"), data);
   } catch (const std::exception& e) {
     return failure(e.what());
   }
@@ -144,20 +153,30 @@ std::string format_age(const CheckResult& result) {
   return result.age_seconds ? detail::format_age(*result.age_seconds) + "s" : "-";
 }
 
+// Everything in the table may come from a file or a file name: printed raw, an escape
+// sequence in a status could clear the terminal and paint a fake report.
 void print_table(const MonitorReport& report) {
+  using detail::escape_for_terminal;
+  std::vector<std::string> keys;
   std::size_t width = 7;
-  for (const auto& result : report.results) width = std::max(width, result.process.key.size());
+  for (const auto& result : report.results) {
+    keys.push_back(escape_for_terminal(result.process.key));
+    width = std::max(width, keys.back().size());
+  }
   std::printf("%-*s  %-12s  %9s  %8s  %-10s  %s\n", static_cast<int>(width), "PROCESS", "STATE",
               "AGE", "PID", "STATUS", "REASON");
-  for (const auto& result : report.results) {
+  for (std::size_t i = 0; i < report.results.size(); ++i) {
+    const CheckResult& result = report.results[i];
     std::string pid = result.heartbeat ? std::to_string(result.heartbeat->pid) : "-";
-    std::string status = result.heartbeat ? result.heartbeat->status : "-";
-    std::string reason = result.detail.empty() ? "-" : result.detail;
-    std::printf("%-*s  %-12s  %9s  %8s  %-10s  %s\n", static_cast<int>(width),
-                result.process.key.c_str(), std::string(to_string(result.state)).c_str(),
-                format_age(result).c_str(), pid.c_str(), status.c_str(), reason.c_str());
+    std::string status = result.heartbeat ? escape_for_terminal(result.heartbeat->status) : "-";
+    std::string reason = result.detail.empty() ? "-" : escape_for_terminal(result.detail);
+    std::printf("%-*s  %-12s  %9s  %8s  %-10s  %s\n", static_cast<int>(width), keys[i].c_str(),
+                std::string(to_string(result.state)).c_str(), format_age(result).c_str(),
+                pid.c_str(), status.c_str(), reason.c_str());
   }
-  for (const auto& error : report.discovery_errors) std::printf("warning: %s\n", error.c_str());
+  for (const auto& error : report.discovery_errors) {
+    std::printf("warning: %s\n", escape_for_terminal(error).c_str());
+  }
 }
 
 void print_json(const MonitorReport& report) {

@@ -75,7 +75,13 @@ struct Entry {
   std::optional<double> timeout_seconds;
   bool check_pid = true;
   Labels labels;
+  // heartbeat_dirs[i] only:
+  bool follow_symlinks = false;
+  std::size_t max_files = kDefaultMaxFiles;
 };
+
+// Which of Entry's fields an entry may set.
+enum class EntryKind { kProcess, kFolder };
 
 class Parser {
  public:
@@ -152,7 +158,9 @@ class Parser {
           .path = std::move(*entry.path),
           .timeout_seconds = entry.timeout_seconds.value_or(config.default_timeout_seconds),
           .check_pid = entry.check_pid,
-          .labels = std::move(entry.labels)});
+          .labels = std::move(entry.labels),
+          .follow_symlinks = entry.follow_symlinks,
+          .max_files = entry.max_files});
     }
     config.file = path_;
     return config;
@@ -170,7 +178,7 @@ class Parser {
       if (!detail::is_valid_utf8(key)) return fail(field, "a process key must be valid UTF-8");
       auto entry_field = join(field, key);
       if (!keys.first_time(key)) return fail(entry_field, "duplicate field");
-      auto entry = parse_entry(member.value, entry_field, "heartbeat_path");
+      auto entry = parse_entry(member.value, entry_field, EntryKind::kProcess);
       if (!entry) return std::nullopt;
       processes.emplace_back(std::string(key), std::move(*entry));
     }
@@ -181,15 +189,16 @@ class Parser {
     if (!value.IsArray()) return fail(field, expected("an array", value));
     std::vector<Entry> dirs;
     for (const auto& element : value.GetArray()) {
-      auto entry = parse_entry(element, field + "[" + std::to_string(dirs.size()) + "]", "path");
+      auto entry =
+          parse_entry(element, field + "[" + std::to_string(dirs.size()) + "]", EntryKind::kFolder);
       if (!entry) return std::nullopt;
       dirs.push_back(std::move(*entry));
     }
     return dirs;
   }
 
-  std::optional<Entry> parse_entry(const Value& value, const std::string& field,
-                                   std::string_view path_name) {
+  std::optional<Entry> parse_entry(const Value& value, const std::string& field, EntryKind kind) {
+    const std::string_view path_name = kind == EntryKind::kFolder ? "path" : "heartbeat_path";
     if (!value.IsObject()) return fail(field, expected("an object", value));
     Entry entry;
     MemberNames names;
@@ -210,6 +219,14 @@ class Parser {
         auto labels = parse_labels(member.value, member_field);
         if (!labels) return std::nullopt;
         entry.labels = std::move(*labels);
+      } else if (kind == EntryKind::kFolder && name == "follow_symlinks") {
+        if (!member.value.IsBool()) return fail(member_field, expected("a boolean", member.value));
+        entry.follow_symlinks = member.value.GetBool();
+      } else if (kind == EntryKind::kFolder && name == "max_files") {
+        if (!member.value.IsUint64() || member.value.GetUint64() < 1) {
+          return fail(member_field, "must be an integer >= 1");
+        }
+        entry.max_files = static_cast<std::size_t>(member.value.GetUint64());
       } else {
         return fail(member_field, "unknown field");
       }
@@ -252,11 +269,7 @@ class Parser {
     for (const auto& member : value.GetObject()) {
       auto name = string_of(member.name);
       auto label_field = join(field, name);
-      if (!is_valid_static_label_name(name)) {
-        return fail(label_field,
-                    "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not be process, "
-                    "state or start with __)");
-      }
+      if (auto problem = static_label_name_problem(name)) return fail(label_field, *problem);
       if (!member.value.IsString()) return fail(label_field, expected("a string", member.value));
       auto label_value = string_of(member.value);
       if (!detail::is_valid_utf8(label_value)) return fail(label_field, "must be valid UTF-8");
@@ -296,6 +309,7 @@ ConfigResult load_config(const std::filesystem::path& file) {
     case Status::kReadFailed:
       return fail("cannot read config file: " + detail::error_text(read.error));
     case Status::kNotRegularFile:
+    case Status::kSymlink:  // read_bounded_file follows symlinks: the administrator chose the path
       return fail("not a regular file");
     case Status::kTooLarge:
       return fail("file is larger than 16 MiB");
@@ -307,11 +321,45 @@ ConfigResult parse_config(std::string_view json, const std::filesystem::path& fi
   return Parser(file).parse(json);
 }
 
+std::optional<std::string> static_label_name_problem(std::string_view name) {
+  if (name.empty() || !is_label_start(name.front()) ||
+      !std::all_of(name.begin(), name.end(), is_label_char) || name.starts_with("__") ||
+      name == "process" || name == "state") {
+    return "invalid label name (must match [a-zA-Z_][a-zA-Z0-9_]* and not be process, state or "
+           "start with __)";
+  }
+  struct Reserved {
+    std::string_view name;
+    std::string_view why;
+    std::string_view instead;
+  };
+  static constexpr Reserved kReserved[] = {
+      {"le", "is the bucket label of histograms (promtool check metrics refuses it here)", "limit"},
+      {"quantile", "is the label of summary quantiles (promtool check metrics refuses it here)",
+       "percentile"},
+      {"job", "is set by Prometheus on every target (with honor_labels this one would replace it)",
+       "service"},
+      {"instance",
+       "is set by Prometheus on every target (with honor_labels this one would replace it)",
+       "host"},
+  };
+  constexpr std::string_view kExported = "exported_";
+  std::string_view base = name;
+  while (base.starts_with(kExported)) base.remove_prefix(kExported.size());
+  std::string_view why = "is how Prometheus renames a label that clashes with a target label";
+  std::string_view instead = base.empty() ? "origin" : base;
+  for (const auto& reserved : kReserved) {
+    if (base != reserved.name) continue;
+    if (base == name) why = reserved.why;
+    instead = reserved.instead;
+  }
+  if (base == name && instead == name) return std::nullopt;
+  return "\"" + std::string(name) + "\" " + std::string(why) + "; use another name, such as \"" +
+         std::string(instead) + "\"";
+}
+
 bool is_valid_static_label_name(std::string_view name) {
-  if (name.empty() || !is_label_start(name.front())) return false;
-  if (!std::all_of(name.begin(), name.end(), is_label_char)) return false;
-  if (name.starts_with("__")) return false;
-  return name != "process" && name != "state";
+  return !static_label_name_problem(name).has_value();
 }
 
 }  // namespace heartbeat_exporter

@@ -1,6 +1,7 @@
 // Stage 1, config: loads and validates the config file into the processes and folders to watch.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -18,6 +19,10 @@ using Labels = std::map<std::string, std::string>;
 
 inline constexpr double kDefaultTimeoutSeconds = 60;
 
+// Heartbeat files read from one folder at most, unless it sets max_files: a bound on what
+// whoever can write to the folder can make one scrape cost.
+inline constexpr std::size_t kDefaultMaxFiles = 100000;
+
 // One monitored process, configured by name or discovered in a heartbeat folder.
 struct ProcessConfig {
   std::string key;                       // the `process` label
@@ -33,6 +38,10 @@ struct HeartbeatDirConfig {
   double timeout_seconds = kDefaultTimeoutSeconds;
   bool check_pid = true;
   Labels labels;
+  // Whether a heartbeat file that is a symbolic link is followed. Off by default: whoever can
+  // write to the folder could otherwise make the exporter read any file it can.
+  bool follow_symlinks = false;
+  std::size_t max_files = kDefaultMaxFiles;  // >= 1
 };
 
 struct Config {
@@ -58,8 +67,16 @@ ConfigResult load_config(const std::filesystem::path& file);
 // and to resolve relative paths.
 ConfigResult parse_config(std::string_view json, const std::filesystem::path& file);
 
-// Prometheus label name rules, plus the names this exporter reserves (`process`, `state`) and
-// the `__` prefix that Prometheus reserves.
+// Why `name` cannot be a static label name, in one line, or nullopt when it can. Refused:
+// names outside Prometheus's rules, the `__` prefix that Prometheus reserves, the names this
+// exporter sets (`process`, `state`), the names that histograms and summaries give meaning
+// (`le`, `quantile`: promtool check metrics refuses them on a gauge), and the target labels that
+// Prometheus sets on every series (`job`, `instance`: with honor_labels a static one would
+// replace the target's) with the `exported_` names it renames clashing labels to. The line
+// suggests another name where one fits.
+std::optional<std::string> static_label_name_problem(std::string_view name);
+
+// No static_label_name_problem.
 bool is_valid_static_label_name(std::string_view name);
 
 }  // namespace heartbeat_exporter

@@ -1,9 +1,13 @@
 #include "discover/discover.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -28,6 +32,9 @@ std::optional<std::string> key_of(std::string_view name) {
 struct Listing {
   std::vector<ProcessConfig> processes;
   std::vector<std::string> errors;
+  detail::FileDescriptor folder;
+  std::size_t name_offset = 0;  // of the file names in the processes' heartbeat_path
+  bool truncated = false;
 };
 
 // Files are not stat()ed here: the reader decides what kind of file each one is, so that a
@@ -36,15 +43,28 @@ struct Listing {
 // which in a large folder costs more than reading the (cached) heartbeats.
 Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
   auto fail = [&](int error) {
-    return Listing{{},
-                   {"cannot list heartbeat folder " + detail::quoted(dir.path) + ": " +
-                    detail::error_text(error)}};
+    Listing failed;
+    failed.errors.push_back("cannot list heartbeat folder " + detail::quoted(dir.path) + ": " +
+                            detail::error_text(error));
+    return failed;
   };
-  std::unique_ptr<DIR, int (*)(DIR*)> stream(::opendir(dir.path.c_str()), &::closedir);
-  if (!stream) return fail(errno);
   Listing listing;
+  listing.folder =
+      detail::FileDescriptor(::open(dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (listing.folder.get() < 0) return fail(errno);
+  // fdopendir() takes over the descriptor it is given; the folder's own stays open for the reads.
+  const int listed = ::fcntl(listing.folder.get(), F_DUPFD_CLOEXEC, 0);
+  if (listed < 0) return fail(errno);
+  std::unique_ptr<DIR, int (*)(DIR*)> stream(::fdopendir(listed), &::closedir);
+  if (!stream) {
+    const int error = errno;
+    ::close(listed);
+    return fail(error);
+  }
   std::string prefix = dir.path.native();
   if (!prefix.ends_with('/')) prefix += '/';
+  listing.name_offset = prefix.size();
+  std::size_t files = 0;
   while (true) {
     errno = 0;
     const dirent* entry = ::readdir(stream.get());
@@ -56,6 +76,12 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
     const std::string_view name = entry->d_name;
     auto key = key_of(name);
     if (!key) continue;
+    // Counting every candidate, skipped names included, bounds the errors as well.
+    if (files == dir.max_files) {
+      listing.truncated = true;
+      break;
+    }
+    ++files;
     // Prometheus rejects a whole scrape whose label values are not UTF-8, and the file name
     // becomes the `process` label, so one such name must cost only itself.
     if (!detail::is_valid_utf8(*key)) {
@@ -77,12 +103,29 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
 
 }  // namespace
 
+std::optional<std::string> writable_by_others(const std::filesystem::path& dir) {
+  struct stat info {};
+  if (::stat(dir.c_str(), &info) != 0) return std::nullopt;
+  if (info.st_uid == 0 && (info.st_mode & (S_IWGRP | S_IWOTH)) == 0) return std::nullopt;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  return "owner uid " + std::to_string(info.st_uid) + ", mode " + mode;
+}
+
 Discovery discover_processes(const Config& config) {
   Discovery discovery;
   std::vector<ProcessConfig> found = config.processes;
+  std::vector<HeartbeatSource> sources(found.size());
   for (const auto& dir : config.heartbeat_dirs) {
     auto listing = list_heartbeat_dir(dir);
     for (auto& error : listing.errors) discovery.errors.push_back(std::move(error));
+    discovery.folders.push_back(FolderListing{dir.path, dir.max_files, listing.truncated});
+    if (listing.processes.empty()) continue;
+    const HeartbeatSource source{.dir_fd = listing.folder.get(),
+                                 .name_offset = listing.name_offset,
+                                 .follow_symlinks = dir.follow_symlinks};
+    discovery.open_folders.push_back(std::move(listing.folder));
+    sources.insert(sources.end(), listing.processes.size(), source);
     found.insert(found.end(), std::make_move_iterator(listing.processes.begin()),
                  std::make_move_iterator(listing.processes.end()));
   }
@@ -94,9 +137,11 @@ Discovery discover_processes(const Config& config) {
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return found[a].key < found[b].key; });
   discovery.processes.reserve(found.size());
+  discovery.sources.reserve(found.size());
   for (std::size_t i : order) {
     if (!discovery.processes.empty() && discovery.processes.back().key == found[i].key) continue;
     discovery.processes.push_back(std::move(found[i]));
+    discovery.sources.push_back(sources[i]);
   }
   return discovery;
 }

@@ -1,13 +1,12 @@
 #include "heartbeat/heartbeat_cache.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 
 #include <algorithm>
 #include <utility>
-
-#include "heartbeat/reader_detail.h"
 
 namespace heartbeat_exporter {
 namespace {
@@ -57,11 +56,17 @@ HeartbeatCache::Scrape::Scrape(const HeartbeatCache& cache, std::shared_ptr<cons
       trusted_before_ns_(trusted_before_ns) {}
 
 ReadResult HeartbeatCache::Scrape::read(std::size_t slot, const std::filesystem::path& path) {
-  paths_[slot] = path.native();
-  if (auto found = previous_->find(paths_[slot]); found != previous_->end()) {
-    struct stat info {};
-    if (::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-        detail::to_stamp(info) == found->second->stamp) {
+  return read(slot, detail::HeartbeatFile{AT_FDCWD, path.c_str(), detail::Symlinks::kFollow, path});
+}
+
+ReadResult HeartbeatCache::Scrape::read(std::size_t slot, const detail::HeartbeatFile& file) {
+  paths_[slot] = file.path.native();
+  struct stat info {};
+  const int flags = file.symlinks == detail::Symlinks::kRefuse ? AT_SYMLINK_NOFOLLOW : 0;
+  const bool checked = ::fstatat(file.dir_fd, file.name, &info, flags) == 0;
+  if (checked && S_ISREG(info.st_mode)) {
+    if (auto found = previous_->find(paths_[slot]);
+        found != previous_->end() && detail::to_stamp(info) == found->second->stamp) {
       kept_[slot] = found->second;
       reused_[slot] = 1;
       return found->second->result;
@@ -69,15 +74,17 @@ ReadResult HeartbeatCache::Scrape::read(std::size_t slot, const std::filesystem:
   }
 
   detail::FileStamp stamp;
-  ReadResult result = detail::read_heartbeat(path, &stamp);
+  // Without a check (the file vanished, say) the reader asks again and reports why.
+  ReadResult result = detail::read_heartbeat(file, &stamp, checked ? &info : nullptr);
   // Only what came from a whole, settled, local file is worth remembering; failures to open or
   // stat it have no stamp and are tried again next time.
   const bool read_content = result.ok() || (result.failure->reason != ReadError::kMissing &&
                                             result.failure->reason != ReadError::kUnreadable &&
                                             result.failure->reason != ReadError::kNotRegularFile &&
+                                            result.failure->reason != ReadError::kSymlink &&
                                             result.failure->reason != ReadError::kTooLarge);
   const bool settled = std::max(stamp.modified_ns, stamp.changed_ns) < trusted_before_ns_;
-  if (read_content && settled && cache_->is_local(stamp.device, path)) {
+  if (read_content && settled && cache_->is_local(stamp.device, file.path)) {
     kept_[slot] = std::make_shared<const Entry>(Entry{stamp, result});
   }
   return result;

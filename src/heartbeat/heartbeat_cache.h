@@ -13,22 +13,24 @@
 #include <unordered_map>
 #include <vector>
 
+#include "heartbeat/reader_detail.h"
 #include "heartbeat_exporter/reader.h"
 #include "util/bounded_file.h"
 
 namespace heartbeat_exporter {
 
 // Remembers what each heartbeat file held at the last scrape, so that a file whose inode, size,
-// mtime and ctime have not changed is not opened and parsed again: one stat() replaces open,
-// fstat, read and parse. Only what the file holds is reused; the verdict, the age and the pid
-// check are decided afresh at every scrape.
+// mtime and ctime have not changed is not opened and parsed again: one fstatat() replaces open,
+// fstat, read and parse. That fstatat() is also the reader's check of what the file is before
+// it is opened, so a file that changed costs no more than without the cache. Only what the file
+// holds is reused; the verdict, the age and the pid check are decided afresh at every scrape.
 //
 // A stamp is trusted only when the file had not changed for a while before it was read (like
 // git's "racily clean" rule): a rewrite in place within the file system's timestamp granularity
 // would otherwise keep the same stamp. Files on network and FUSE file systems are never reused,
 // because stat() there may answer from an attribute cache that open() would have revalidated.
 //
-// Per scrape: `auto scrape = cache.begin(n)`, then `scrape.read(slot, path)` for slots 0..n-1
+// Per scrape: `auto scrape = cache.begin(n)`, then `scrape.read(slot, file)` for slots 0..n-1
 // (from several threads if wanted, each slot from one), then `cache.commit(std::move(scrape))`.
 // Files not read in a scrape are forgotten at its commit.
 class HeartbeatCache {
@@ -41,7 +43,10 @@ class HeartbeatCache {
  public:
   class Scrape {
    public:
-    // read_heartbeat(path), or the result of the last scrape when the file is unchanged.
+    // detail::read_heartbeat(file), or the result of the last scrape when the file is unchanged.
+    // Files are remembered by file.path.
+    ReadResult read(std::size_t slot, const detail::HeartbeatFile& file);
+    // read_heartbeat(path): a path, following symlinks.
     ReadResult read(std::size_t slot, const std::filesystem::path& path);
     // How many reads were answered from the cache.
     std::size_t reused() const;

@@ -1,5 +1,6 @@
 #include "heartbeat_exporter/reader.h"
 
+#include <fcntl.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -71,19 +72,25 @@ KnownFields collect_fields(const rapidjson::Value& object) {
   return fields;
 }
 
-// Echoes file content in a message, cut short so that a hostile file cannot flood the log.
-std::string excerpt(std::string_view text) {
-  constexpr std::size_t kMaxExcerpt = 64;
-  if (text.size() <= kMaxExcerpt) return std::string(text);
-  return std::string(text.substr(0, kMaxExcerpt)) + "...";
-}
-
 ReadResult missing_field(std::string_view field) {
   return ReadResult::fail(ReadError::kMissingField, field_message(field, "missing"));
 }
 
-std::string pid_out_of_range(std::string_view pid) {
-  return std::string(pid) + " is outside 1.." + std::to_string(kMaxPid);
+// Messages name the field and what is wrong with it, never its value: they are shown on the
+// landing page and logged, and the file may hold what its writer must not get shown.
+constexpr std::string_view kPidOutOfRange = "outside 1..4194304";
+static_assert(kMaxPid == 4194304);
+
+// Valid UTF-8 text, cut to kMaxKeptFieldBytes with "…" at the end when it is longer.
+std::string kept(std::string_view text) {
+  if (text.size() <= kMaxKeptFieldBytes) return std::string(text);
+  constexpr std::string_view kEllipsis = "\u2026";
+  std::size_t end = kMaxKeptFieldBytes - kEllipsis.size();
+  // Back to the first byte of the character that would be split.
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  std::string out(text.substr(0, end));
+  out += kEllipsis;
+  return out;
 }
 
 ReadResult validate_heartbeat(const rapidjson::Value& object) {
@@ -96,35 +103,30 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
   HeartbeatData data;
   const rapidjson::Value& pid = *fields.pid;
   // A whole number too big for int64 is still an integer, just not a pid.
-  if (!pid.IsInt64() && pid.IsUint64()) {
-    return invalid_field("pid", pid_out_of_range(std::to_string(pid.GetUint64())));
-  }
+  if (!pid.IsInt64() && pid.IsUint64()) return invalid_field("pid", kPidOutOfRange);
   if (!pid.IsInt64()) return invalid_field("pid", "expected an integer");
   data.pid = pid.GetInt64();
-  if (data.pid < 1 || data.pid > kMaxPid) {
-    return invalid_field("pid", pid_out_of_range(std::to_string(data.pid)));
-  }
+  if (data.pid < 1 || data.pid > kMaxPid) return invalid_field("pid", kPidOutOfRange);
 
   if (!fields.timestamp->IsString()) return invalid_field("timestamp", "expected a string");
   const std::string_view timestamp = string_of(*fields.timestamp);
   const auto parsed = parse_timestamp(timestamp);
   if (!parsed) {
-    return ReadResult::fail(
-        ReadError::kInvalidTimestamp,
-        field_message("timestamp", "\"" + excerpt(timestamp) + "\" is not an ISO 8601 timestamp"));
+    return ReadResult::fail(ReadError::kInvalidTimestamp,
+                            field_message("timestamp", "not an ISO 8601 timestamp"));
   }
   data.timestamp = *parsed;
 
   if (!fields.status->IsString()) return invalid_field("status", "expected a string");
-  data.status = std::string(string_of(*fields.status));
-  if (!detail::is_valid_utf8(data.status)) return invalid_field("status", "not valid UTF-8");
+  const std::string_view status = string_of(*fields.status);
+  if (!detail::is_valid_utf8(status)) return invalid_field("status", "not valid UTF-8");
+  data.status = kept(status);
 
   if (fields.process_key != nullptr) {
     if (!fields.process_key->IsString()) return invalid_field("process_key", "expected a string");
-    data.process_key = std::string(string_of(*fields.process_key));
-    if (!detail::is_valid_utf8(*data.process_key)) {
-      return invalid_field("process_key", "not valid UTF-8");
-    }
+    const std::string_view process_key = string_of(*fields.process_key);
+    if (!detail::is_valid_utf8(process_key)) return invalid_field("process_key", "not valid UTF-8");
+    data.process_key = kept(process_key);
   }
 
   if (fields.iteration != nullptr) {
@@ -148,6 +150,8 @@ std::string_view to_string(ReadError error) {
       return "unreadable";
     case ReadError::kNotRegularFile:
       return "not_regular_file";
+    case ReadError::kSymlink:
+      return "symlink";
     case ReadError::kTooLarge:
       return "too_large";
     case ReadError::kInvalidJson:
@@ -165,12 +169,15 @@ std::string_view to_string(ReadError error) {
 }
 
 ReadResult read_heartbeat(const std::filesystem::path& path) {
-  return detail::read_heartbeat(path, nullptr);
+  return detail::read_heartbeat({AT_FDCWD, path.c_str(), detail::Symlinks::kFollow, path}, nullptr);
 }
 
-ReadResult detail::read_heartbeat(const std::filesystem::path& path, FileStamp* stamp) {
+ReadResult detail::read_heartbeat(const HeartbeatFile& file, FileStamp* stamp,
+                                  const struct stat* checked) {
   using Status = detail::BoundedFile::Status;
-  const detail::BoundedFile read = detail::read_bounded_file(path, kMaxHeartbeatBytes);
+  const std::filesystem::path& path = file.path;
+  const detail::BoundedFile read = detail::read_bounded_file_at(
+      file.dir_fd, file.name, kMaxHeartbeatBytes, file.symlinks, checked);
   if (stamp != nullptr) *stamp = read.stamp;
   switch (read.status) {
     case Status::kOk:
@@ -183,6 +190,9 @@ ReadResult detail::read_heartbeat(const std::filesystem::path& path, FileStamp* 
     case Status::kNotRegularFile:
       return ReadResult::fail(ReadError::kNotRegularFile,
                               "heartbeat file " + quoted(path) + " is not a regular file");
+    case Status::kSymlink:
+      return ReadResult::fail(ReadError::kSymlink, "heartbeat file " + quoted(path) +
+                                                       " is a symbolic link and is not followed");
     case Status::kTooLarge:
       return too_large(path);
     case Status::kReadFailed:

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/stat.h>
+
 #include <filesystem>
 
 #include "heartbeat_exporter/reader.h"
@@ -7,8 +9,19 @@
 
 namespace heartbeat_exporter::detail {
 
-// read_heartbeat, also telling the opened file's stamp when its content was read (the part of
-// the reader that HeartbeatCache needs beyond the public API).
-ReadResult read_heartbeat(const std::filesystem::path& path, FileStamp* stamp);
+// One heartbeat file to read: `name` in the folder open as dir_fd (AT_FDCWD: `name` is a path),
+// with `path` naming it in messages. `name` and `path` must outlive the read.
+struct HeartbeatFile {
+  int dir_fd;
+  const char* name;
+  Symlinks symlinks;
+  const std::filesystem::path& path;
+};
+
+// read_heartbeat for a HeartbeatFile (see read_bounded_file_at for `checked`), also telling the
+// opened file's stamp when its content was read: the part of the reader that HeartbeatCache and
+// heartbeatctl need beyond the public API.
+ReadResult read_heartbeat(const HeartbeatFile& file, FileStamp* stamp,
+                          const struct stat* checked = nullptr);
 
 }  // namespace heartbeat_exporter::detail

@@ -1,15 +1,22 @@
 #include "heartbeat_exporter/writer.h"
 
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
+#include <deque>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
+#include "heartbeat/reader_detail.h"
+#include "heartbeat/writer_detail.h"
 #include "util/text.h"
 
 namespace heartbeat_exporter {
@@ -43,20 +50,28 @@ void write_string(JsonWriter& writer, std::string_view field, std::string_view v
   }
 }
 
+[[noreturn]] void throw_write_error(const std::filesystem::path& target, std::string_view step,
+                                    int error) {
+  throw std::system_error(
+      error, std::generic_category(),
+      "writing heartbeat file " + quoted(target) + " (" + std::string(step) + ")");
+}
+
 // Closes the temp file's descriptor and removes the temp file unless the rename succeeded, so
 // that a failed write leaves neither an fd nor a stray file behind.
 class TempFile {
  public:
-  TempFile(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  TempFile(int dir_fd, std::string name, int fd)
+      : dir_fd_(dir_fd), name_(std::move(name)), fd_(fd) {}
   ~TempFile() {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(path_.c_str());
+    if (!committed_) ::unlinkat(dir_fd_, name_.c_str(), 0);
   }
   TempFile(const TempFile&) = delete;
   TempFile& operator=(const TempFile&) = delete;
 
   int fd() const { return fd_; }
-  const std::filesystem::path& path() const { return path_; }
+  const std::string& name() const { return name_; }
 
   // Returns the close() result; the fd is gone either way, so it must not be closed again.
   int close() {
@@ -67,31 +82,36 @@ class TempFile {
   void commit() { committed_ = true; }
 
  private:
-  std::filesystem::path path_;
+  int dir_fd_;
+  std::string name_;
   int fd_;
   bool committed_ = false;
 };
 
-[[noreturn]] void throw_write_error(const std::filesystem::path& target, std::string_view step,
-                                    int error) {
-  throw std::system_error(
-      error, std::generic_category(),
-      "writing heartbeat file " + quoted(target) + " (" + std::string(step) + ")");
+// 64 random bits as 16 hex digits: a temp name nobody can guess, so that names planted in the
+// folder beforehand (symlinks, files) cannot make a beat fail or write elsewhere.
+std::string random_hex(const std::filesystem::path& target) {
+  std::uint64_t bits = 0;
+  while (::getrandom(&bits, sizeof bits, 0) != static_cast<ssize_t>(sizeof bits)) {
+    if (errno != EINTR) throw_write_error(target, "choosing a temp name", errno);
+  }
+  std::string out;
+  for (int shift = 60; shift >= 0; shift -= 4) {
+    out += "0123456789abcdef"[(bits >> shift) & 0xf];
+  }
+  return out;
 }
 
-// A temp name unique within this process; O_EXCL guards against a leftover from a crashed
-// process that had the same pid, in which case the next counter value is tried.
-TempFile create_temp_file(const std::filesystem::path& dir, std::string_view key,
-                          const std::filesystem::path& target) {
-  static std::atomic<std::uint64_t> counter{0};
+// O_EXCL (which also never follows a symlink) guards against the rare collision, in which case
+// another name is drawn.
+TempFile create_temp_file(int dir_fd, std::string_view key, const std::filesystem::path& target) {
   constexpr int kAttempts = 100;
   int error = 0;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    const std::string name = "." + std::string(key) + ".json." + std::to_string(::getpid()) + "." +
-                             std::to_string(counter++) + ".tmp";
-    auto path = dir / name;
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0) return TempFile(std::move(path), fd);
+    std::string name = "." + std::string(key) + ".json." + random_hex(target) + ".tmp";
+    const int fd =
+        ::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) return TempFile(dir_fd, std::move(name), fd);
     error = errno;
     if (error != EEXIST) break;
   }
@@ -109,7 +129,155 @@ void write_all(int fd, std::string_view content, const std::filesystem::path& ta
   }
 }
 
+std::string file_name(std::string_view key) { return std::string(key) + ".json"; }
+
+// No fsync: rename() already gives readers an all-or-nothing view, a liveness signal does not
+// need to survive power loss, and an fsync per beat would slow down writers that beat often.
+void write_content(int dir_fd, const std::filesystem::path& dir, std::string_view key,
+                   std::string_view content) {
+  const auto target = heartbeat_file_path(dir, key);
+  TempFile temp = create_temp_file(dir_fd, key, target);
+  write_all(temp.fd(), content, target);
+  if (temp.close() != 0) throw_write_error(target, "close", errno);
+  if (::renameat(dir_fd, temp.name().c_str(), dir_fd, file_name(key).c_str()) != 0) {
+    throw_write_error(target, "rename", errno);
+  }
+  temp.commit();
+}
+
+// The rule of systemd's chase() with CHASE_SAFE: stepping from what root owns is always safe;
+// from what another user owns, only to what that same user owns.
+bool unsafe_transition(const struct stat& from, const struct stat& to) {
+  return from.st_uid != 0 && from.st_uid != to.st_uid;
+}
+
+std::string owner(const struct stat& info) { return "uid " + std::to_string(info.st_uid); }
+
+std::filesystem::path joined(const std::filesystem::path& at, const std::string& name) {
+  return name == ".." ? at.parent_path() : at / name;
+}
+
+// The components of a path, in order, without empty ones and ".".
+std::deque<std::string> components(const std::filesystem::path& path) {
+  std::deque<std::string> out;
+  for (const auto& part : path.relative_path()) {
+    if (!part.empty() && part != ".") out.push_back(part.string());
+  }
+  return out;
+}
+
+std::string read_link(int link_fd) {
+  std::string target(PATH_MAX, '\0');
+  // An empty name reads the link that an O_PATH | O_NOFOLLOW descriptor stands for.
+  const ssize_t got = ::readlinkat(link_fd, "", target.data(), target.size());
+  if (got < 0) return {};
+  target.resize(static_cast<std::size_t>(got));
+  return target;
+}
+
 }  // namespace
+
+namespace detail {
+
+HeartbeatFolder HeartbeatFolder::open(const std::filesystem::path& dir, Missing missing) {
+  const std::string what =
+      (missing == Missing::kCreate ? "creating heartbeat folder " : "opening heartbeat folder ") +
+      quoted(dir);
+  auto fail = [&](int error) { throw std::system_error(error, std::generic_category(), what); };
+  auto refuse = [&](const std::filesystem::path& from, const struct stat& from_info,
+                    const std::filesystem::path& to, const struct stat& to_info) {
+    throw std::system_error(EPERM, std::generic_category(),
+                            "refusing heartbeat folder " + quoted(dir) +
+                                ": unsafe path transition from " + quoted(from) + " (" +
+                                owner(from_info) + ") to " + quoted(to) + " (" + owner(to_info) +
+                                "); a user other than root decides where it leads");
+  };
+  // Only root is at risk: a user can be led only where that user may write anyway.
+  const bool check = ::geteuid() == 0;
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(dir, error);
+  if (error) throw std::system_error(error, what);
+
+  auto open_root = [&](struct stat& info) {
+    FileDescriptor root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (root.get() < 0 || ::fstat(root.get(), &info) != 0) fail(errno);
+    return root;
+  };
+  struct stat at_info {};
+  FileDescriptor at = open_root(at_info);
+  std::filesystem::path at_path = "/";
+  // Set after a symlink: what the next step comes from, for the transition check.
+  std::optional<std::pair<std::filesystem::path, struct stat>> link;
+  std::deque<std::string> todo = components(absolute);
+  int links_left = 40;  // as the kernel's MAXSYMLINKS
+  while (!todo.empty()) {
+    const std::string name = std::move(todo.front());
+    todo.pop_front();
+    const int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC | (name == ".." ? O_DIRECTORY : 0);
+    FileDescriptor child(::openat(at.get(), name.c_str(), flags));
+    if (child.get() < 0 && errno == ENOENT && missing == Missing::kCreate) {
+      if (::mkdirat(at.get(), name.c_str(), 0777) != 0 && errno != EEXIST) fail(errno);
+      child = FileDescriptor(::openat(at.get(), name.c_str(), flags));
+    }
+    struct stat info {};
+    if (child.get() < 0 || ::fstat(child.get(), &info) != 0) fail(errno);
+    const std::filesystem::path child_path = joined(at_path, name);
+    // A folder reached by name is held by its descriptor from here on and cannot be swapped;
+    // a link and ".." can lead out of where the path names, so those steps are checked.
+    if (check && link && unsafe_transition(link->second, info)) {
+      refuse(link->first, link->second, child_path, info);
+    }
+    if (check && !link && (S_ISLNK(info.st_mode) || name == "..") &&
+        unsafe_transition(at_info, info)) {
+      refuse(at_path, at_info, child_path, info);
+    }
+    link.reset();
+    if (S_ISLNK(info.st_mode)) {
+      if (--links_left == 0) fail(ELOOP);
+      const std::string target = read_link(child.get());
+      if (target.empty()) fail(errno != 0 ? errno : EINVAL);
+      std::deque<std::string> more = components(target);
+      todo.insert(todo.begin(), more.begin(), more.end());
+      if (target.front() == '/') {
+        struct stat root_info {};
+        at = open_root(root_info);
+        if (check && unsafe_transition(info, root_info)) refuse(child_path, info, "/", root_info);
+        at_info = root_info;
+        at_path = "/";
+      } else {
+        link.emplace(child_path, info);
+      }
+      continue;
+    }
+    if (!S_ISDIR(info.st_mode)) fail(ENOTDIR);
+    at = std::move(child);
+    at_info = info;
+    at_path = child_path;
+  }
+  return HeartbeatFolder(std::move(at), dir);
+}
+
+void HeartbeatFolder::write(std::string_view key, const HeartbeatData& data) const {
+  require_valid_key(key);
+  write_content(fd(), path_, key, serialize_heartbeat(data));
+}
+
+void HeartbeatFolder::remove(std::string_view key) const {
+  require_valid_key(key);
+  if (::unlinkat(fd(), file_name(key).c_str(), 0) != 0 && errno != ENOENT) {
+    throw std::system_error(errno, std::generic_category(),
+                            "removing heartbeat file " + quoted(heartbeat_file_path(path_, key)));
+  }
+}
+
+ReadResult HeartbeatFolder::read(std::string_view key) const {
+  require_valid_key(key);
+  const std::string name = file_name(key);
+  return read_heartbeat({fd(), name.c_str(), Symlinks::kRefuse, heartbeat_file_path(path_, key)},
+                        nullptr);
+}
+
+}  // namespace detail
 
 bool is_valid_process_key(std::string_view key) {
   if (key.empty() || key.size() > kMaxProcessKeyLength || key.front() == '.') return false;
@@ -148,31 +316,23 @@ std::string serialize_heartbeat(const HeartbeatData& data) {
 void write_heartbeat_file(const std::filesystem::path& dir, std::string_view key,
                           const HeartbeatData& data) {
   require_valid_key(key);
-  const auto target = heartbeat_file_path(dir, key);
+  // Serialized first, so that a status that is not UTF-8 touches nothing on disk.
   const std::string content = serialize_heartbeat(data);
-
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) throw std::system_error(error, "creating heartbeat folder " + quoted(dir));
-
-  // No fsync: rename() already gives readers an all-or-nothing view, a liveness signal does not
-  // need to survive power loss, and an fsync per beat would slow down writers that beat often.
-  TempFile temp = create_temp_file(dir, key, target);
-  write_all(temp.fd(), content, target);
-  if (temp.close() != 0) throw_write_error(target, "close", errno);
-  if (::rename(temp.path().c_str(), target.c_str()) != 0) {
-    throw_write_error(target, "rename", errno);
-  }
-  temp.commit();
+  const auto folder = detail::HeartbeatFolder::open(dir, detail::HeartbeatFolder::Missing::kCreate);
+  write_content(folder.fd(), dir, key, content);
 }
 
 void remove_heartbeat_file(const std::filesystem::path& dir, std::string_view key) {
   require_valid_key(key);
-  const auto target = heartbeat_file_path(dir, key);
-  if (::unlink(target.c_str()) != 0 && errno != ENOENT) {
-    throw std::system_error(errno, std::generic_category(),
-                            "removing heartbeat file " + quoted(target));
+  std::optional<detail::HeartbeatFolder> folder;
+  try {
+    folder.emplace(detail::HeartbeatFolder::open(dir, detail::HeartbeatFolder::Missing::kFail));
+  } catch (const std::system_error& error) {
+    // No folder, no heartbeat: already gone.
+    if (error.code() == std::errc::no_such_file_or_directory) return;
+    throw;
   }
+  folder->remove(key);
 }
 
 HeartbeatWriter::HeartbeatWriter(std::filesystem::path heartbeat_dir, std::string process_key)

@@ -1,10 +1,13 @@
 #include "metrics/reloader.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <memory>
 #include <utility>
 
 #include "config/config.h"
+#include "discover/discover.h"
 #include "util/log.h"
 
 namespace heartbeat_exporter {
@@ -15,6 +18,18 @@ double unix_now() {
 }
 
 }  // namespace
+
+void warn_about_writable_heartbeat_dirs(const Config& config) {
+  if (::geteuid() != 0) return;
+  for (const auto& dir : config.heartbeat_dirs) {
+    if (auto why = writable_by_others(dir.path)) {
+      log::warn(
+          "heartbeat folder is writable by users other than root while the exporter runs as "
+          "root; run it as an unprivileged user",
+          {{"dir", dir.path.string()}, {"why", *why}});
+    }
+  }
+}
 
 ConfigReloader::ConfigReloader(std::filesystem::path file, HeartbeatCollector& collector,
                                prometheus::Registry& registry)
@@ -51,6 +66,7 @@ std::optional<std::string> ConfigReloader::reload() {
   log::info("configuration reloaded",
             {{"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
+  warn_about_writable_heartbeat_dirs(*config);
   return std::nullopt;
 }
 

@@ -12,6 +12,11 @@
 
 namespace heartbeat_exporter {
 
+// When the exporter runs as root, logs one warning per heartbeat folder that users other than
+// root can write to: whoever can write there chooses what root opens and reads. Called at start
+// and after each successful reload.
+void warn_about_writable_heartbeat_dirs(const Config& config);
+
 // Re-reads the config file (on SIGHUP or POST /-/reload) and hands it to the collector. A file
 // that fails to load leaves the running config in place. Scrapes in flight keep the config they
 // started with, since the collector swaps a shared_ptr.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <iterator>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -20,6 +21,26 @@ prometheus::MetricFamily single_gauge(std::string name, std::string help, double
   prometheus::ClientMetric metric;
   metric.gauge.value = value;
   family.metric.push_back(std::move(metric));
+  return family;
+}
+
+// One series per heartbeat folder, so that an alert can watch it before it is ever truncated.
+prometheus::MetricFamily discovery_truncated(const MonitorReport& report) {
+  // A folder listed twice in the config is one series.
+  std::map<std::string, bool> truncated;
+  for (const auto& folder : report.folders) truncated[folder.path.string()] |= folder.truncated;
+  prometheus::MetricFamily family;
+  family.name = "heartbeat_exporter_discovery_truncated";
+  family.help =
+      "1 when a heartbeat folder held more heartbeat files than its max_files in this scrape, so "
+      "that only max_files of them were read.";
+  family.type = prometheus::MetricType::Gauge;
+  for (const auto& [dir, is_truncated] : truncated) {
+    prometheus::ClientMetric metric;
+    metric.label.push_back({"dir", dir});
+    metric.gauge.value = is_truncated ? 1 : 0;
+    family.metric.push_back(std::move(metric));
+  }
   return family;
 }
 
@@ -64,6 +85,7 @@ std::vector<prometheus::MetricFamily> SelfMetrics::families(const MonitorReport&
       single_gauge("heartbeat_exporter_scrape_duration_seconds",
                    "Time this scrape spent discovering, reading and checking heartbeats.",
                    std::chrono::duration<double>(report.duration).count()));
+  families.push_back(discovery_truncated(report));
   families.push_back(single_gauge("heartbeat_exporter_discovery_errors",
                                   "Heartbeat folders that could not be listed, and heartbeat files "
                                   "skipped for a name that is not UTF-8, in this scrape.",

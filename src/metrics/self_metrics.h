@@ -27,8 +27,9 @@ class SelfMetrics {
   // Counts the report's failed reads in heartbeat_exporter_read_errors_total.
   void count_read_errors(const MonitorReport& report);
 
-  // Every family, with heartbeat_exporter_scrape_duration_seconds and
-  // heartbeat_exporter_discovery_errors taken from `report` and process_* read now.
+  // Every family, with heartbeat_exporter_scrape_duration_seconds,
+  // heartbeat_exporter_discovery_truncated and heartbeat_exporter_discovery_errors taken from
+  // `report` and process_* read now.
   std::vector<prometheus::MetricFamily> families(const MonitorReport& report) const;
 
  private:

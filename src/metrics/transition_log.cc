@@ -15,6 +15,7 @@ void TransitionLog::record(const MonitorReport& report) {
   log_state_changes(report.results);
   remember_states(report.results);
   log_discovery_changes(report.discovery_errors);
+  log_truncated_folders(report.folders);
 }
 
 void TransitionLog::log_state_changes(const std::vector<CheckResult>& results) const {
@@ -81,6 +82,22 @@ void TransitionLog::log_discovery_changes(const std::vector<std::string>& errors
     }
   }
   last_discovery_errors_ = {errors.begin(), errors.end()};
+}
+
+void TransitionLog::log_truncated_folders(const std::vector<FolderListing>& folders) {
+  std::set<std::string> truncated;
+  for (const auto& folder : folders) {
+    if (!folder.truncated || !truncated.insert(folder.path.string()).second) continue;
+    if (!last_truncated_folders_.contains(folder.path.string())) {
+      log::warn("heartbeat folder holds more files than max_files; the rest are not read",
+                {{"dir", folder.path.string()}, {"max_files", std::to_string(folder.max_files)}});
+    }
+  }
+  for (const auto& dir : last_truncated_folders_) {
+    if (!truncated.contains(dir))
+      log::info("heartbeat folder back within max_files", {{"dir", dir}});
+  }
+  last_truncated_folders_ = std::move(truncated);
 }
 
 }  // namespace heartbeat_exporter

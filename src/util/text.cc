@@ -44,4 +44,24 @@ std::string escape_bytes(std::string_view text, EscapedBytes which) {
   return out;
 }
 
+std::string escape_for_terminal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (must_escape(byte, EscapedBytes::kControl)) {
+      append_hex_escape(out, "\\x", byte);
+      continue;
+    }
+    const auto next = static_cast<unsigned char>(i + 1 < text.size() ? text[i + 1] : 0);
+    if (byte == 0xc2 && next >= 0x80 && next <= 0x9f) {
+      append_hex_escape(out, "\\u00", next);
+      ++i;
+      continue;
+    }
+    out += text[i];
+  }
+  return out;
+}
+
 }  // namespace heartbeat_exporter::detail

@@ -29,4 +29,9 @@ enum class EscapedBytes {
 
 std::string escape_bytes(std::string_view text, EscapedBytes which);
 
+// UTF-8 text for a terminal: C0 controls and DEL as "\xHH", and the C1 controls U+0080..U+009F
+// (which terminals also obey: U+009B is CSI) as "\u00HH", so that text from a file can neither
+// move the cursor, nor clear the screen, nor set the window title.
+std::string escape_for_terminal(std::string_view text);
+
 }  // namespace heartbeat_exporter::detail

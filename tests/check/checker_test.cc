@@ -354,21 +354,25 @@ TEST_CASE("an age of exactly the timeout is HEALTHY and 1 us more is TIMED_OUT")
         HealthState::kTimedOut);
 }
 
-TEST_CASE("a status other than \"running\" is ERROR_STATUS with the status quoted") {
+TEST_CASE("a status other than \"running\" is ERROR_STATUS, and the detail does not repeat it") {
   FakeProcessTable table = table_with_live_pid();
 
   CheckResult result =
       decide_health(process_config(), heartbeat_at(kNow - 1s, "error"), kNow, table);
   CHECK(result.state == HealthState::kErrorStatus);
   CHECK(result.reason == "error_status");
-  CHECK(result.detail == "status is \"error\"");
+  CHECK(result.detail == "status is not \"running\"");
+  REQUIRE(result.heartbeat);
+  CHECK(result.heartbeat->status == "error");
   REQUIRE(result.age_seconds);
   CHECK(*result.age_seconds == 1.0);
 
-  CHECK(decide_health(process_config(), heartbeat_at(kNow, "Running"), kNow, table).detail ==
-        "status is \"Running\"");
-  CHECK(decide_health(process_config(), heartbeat_at(kNow, ""), kNow, table).detail ==
-        "status is \"\"");
+  for (const char* status : {"Running", "", "running ", "\x1b[2J"}) {
+    const CheckResult other =
+        decide_health(process_config(), heartbeat_at(kNow, status), kNow, table);
+    CHECK(other.state == HealthState::kErrorStatus);
+    CHECK(other.detail == "status is not \"running\"");
+  }
 }
 
 TEST_CASE("with check_pid false the process table is never asked") {
@@ -629,12 +633,14 @@ const std::filesystem::path kCorpus =
     std::filesystem::path(HEARTBEAT_SOURCE_DIR) / "tests/fuzz/corpus/heartbeat";
 
 // Adds what a cache can reuse to a config: the fuzz corpus's heartbeats, last changed long before
-// the test ran, and <dir>/links/swapped.json, a symlink to one of them. A fresh file never is.
+// the test ran, and <dir>/links/swapped.json, a symlink to one of them in a folder that follows
+// symlinks. A fresh file never is.
 void add_settled_files(Config& config, const testing::TempDir& dir) {
   std::filesystem::create_directories(dir / "links");
   std::filesystem::create_symlink(kCorpus / "healthy_minimal.json", dir / "links/swapped.json");
   HeartbeatDirConfig links;
   links.path = dir / "links";
+  links.follow_symlinks = true;
   HeartbeatDirConfig corpus;
   corpus.path = kCorpus;
   config.heartbeat_dirs.push_back(links);
@@ -764,9 +770,9 @@ TEST_CASE("a Checker that reuses unchanged files answers like a fresh check, and
   const MonitorReport changed = checker.check_all(config);
   check_same_results(changed, check_all_processes(config, clock, table));
   CHECK(result_for(changed, "swapped").state == HealthState::kErrorStatus);
-  CHECK(result_for(changed, "swapped").detail == "status is \"failed: disk full\"");
+  CHECK(result_for(changed, "swapped").heartbeat->status == "failed: disk full");
   CHECK(result_for(changed, "renamed").state == HealthState::kErrorStatus);
-  CHECK(result_for(changed, "renamed").detail == "status is \"stopped\"");
+  CHECK(result_for(changed, "renamed").heartbeat->status == "stopped");
 }
 
 TEST_CASE("concurrent check_all calls on one Checker that reuses files all give serial results",

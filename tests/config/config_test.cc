@@ -79,6 +79,37 @@ TEST_CASE("a full config is loaded with every field") {
   CHECK(config.heartbeat_dirs[1].labels.empty());
 }
 
+TEST_CASE("a heartbeat folder refuses symlinks and reads 100,000 files unless it says otherwise") {
+  auto config = config_of(R"({"heartbeat_dirs": [
+    {"path": "/a"}, {"path": "/b", "follow_symlinks": true, "max_files": 5},
+    {"path": "/c", "follow_symlinks": false, "max_files": 18446744073709551615}]})");
+  REQUIRE(config.heartbeat_dirs.size() == 3);
+  CHECK_FALSE(config.heartbeat_dirs[0].follow_symlinks);
+  CHECK(config.heartbeat_dirs[0].max_files == 100000);
+  CHECK(config.heartbeat_dirs[1].follow_symlinks);
+  CHECK(config.heartbeat_dirs[1].max_files == 5);
+  CHECK_FALSE(config.heartbeat_dirs[2].follow_symlinks);
+  CHECK(config.heartbeat_dirs[2].max_files == 18446744073709551615U);
+}
+
+TEST_CASE(
+    "follow_symlinks and max_files belong to folders only and take a boolean and an "
+    "integer >= 1") {
+  CHECK(error_of(with_process(R"(, "follow_symlinks": true)")) ==
+        "/etc/hb/config.json: processes.my_server.follow_symlinks: unknown field");
+  CHECK(error_of(with_process(R"(, "max_files": 10)")) ==
+        "/etc/hb/config.json: processes.my_server.max_files: unknown field");
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "follow_symlinks": 1}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].follow_symlinks: expected a boolean, got number");
+  for (std::string_view bad : {"0", "-1", "1.5", "1e3", "\"10\"", "18446744073709551616"}) {
+    INFO(bad);
+    CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "max_files": )" + std::string(bad) +
+                   "}]}") ==
+          "/etc/hb/config.json: heartbeat_dirs[0].max_files: must be an "
+          "integer >= 1");
+  }
+}
+
 TEST_CASE("an empty config is valid and monitors nothing") {
   auto config = config_of("{}");
   CHECK(config.default_timeout_seconds == 60);
@@ -275,6 +306,45 @@ TEST_CASE("an invalid label name in the config names the label in the error") {
   CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "labels": {"state": "x"}}]})") ==
         "/etc/hb/config.json: heartbeat_dirs[0].labels.state: invalid label name (must match "
         "[a-zA-Z_][a-zA-Z0-9_]* and not be process, state or start with __)");
+}
+
+TEST_CASE(
+    "le, quantile, job, instance and exported_* are refused in one line that suggests "
+    "another name") {
+  const auto [name, message] = GENERATE(table<const char*, const char*>({
+      {"le", R"("le" is the bucket label of histograms (promtool check metrics refuses it here); )"
+             R"(use another name, such as "limit")"},
+      {"quantile", R"("quantile" is the label of summary quantiles (promtool check metrics )"
+                   R"(refuses it here); use another name, such as "percentile")"},
+      {"job", R"("job" is set by Prometheus on every target (with honor_labels this one would )"
+              R"(replace it); use another name, such as "service")"},
+      {"instance", R"("instance" is set by Prometheus on every target (with honor_labels this )"
+                   R"(one would replace it); use another name, such as "host")"},
+      {"exported_team", R"("exported_team" is how Prometheus renames a label that clashes with a )"
+                        R"(target label; use another name, such as "team")"},
+      {"exported_exported_job", R"("exported_exported_job" is how Prometheus renames a label )"
+                                R"(that clashes with a target label; use another name, such as )"
+                                R"("service")"},
+      {"exported_", R"("exported_" is how Prometheus renames a label that clashes with a target )"
+                    R"(label; use another name, such as "origin")"},
+  }));
+  INFO(name);
+  CHECK_FALSE(is_valid_static_label_name(name));
+  CHECK(static_label_name_problem(name) == std::optional<std::string>(message));
+  CHECK(error_of(with_process(R"(, "labels": {")" + std::string(name) + R"(": "v"})")) ==
+        "/etc/hb/config.json: processes.my_server.labels." + std::string(name) + ": " + message);
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "labels": {")" + std::string(name) +
+                 R"(": "v"}}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].labels." + std::string(name) + ": " + message);
+}
+
+TEST_CASE("names that only resemble the refused ones are fine") {
+  for (std::string_view name : {"lee", "Le", "LE", "le_", "jobs", "job_name", "instances",
+                                "quantiles", "exported", "exportedjob", "team_exported_"}) {
+    INFO(name);
+    CHECK(is_valid_static_label_name(name));
+    CHECK_FALSE(static_label_name_problem(name).has_value());
+  }
 }
 
 TEST_CASE("an empty label value is rejected because Prometheus would drop the label") {

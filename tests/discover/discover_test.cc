@@ -1,5 +1,6 @@
 #include "discover/discover.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -275,6 +276,77 @@ TEST_CASE("a file whose name is not UTF-8 is skipped with an error, the rest are
   std::sort(errors.begin(), errors.end());
   CHECK(errors ==
         std::vector<std::string>{skipped("caf\\xe9.json"), skipped("cut\\xe2\\x9c.json")});
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter
+
+namespace heartbeat_exporter {
+namespace {
+
+TEST_CASE(
+    "a discovered file is read by name relative to its open folder, without following "
+    "symlinks unless the folder says so; a configured path is followed as a path") {
+  TempDir dir;
+  dir.write("plain/a.json", "");
+  dir.write("links/b.json", "");
+  Config config;
+  config.processes = {configured("c", "/hb/c.json")};
+  auto links = folder(dir / "links");
+  links.follow_symlinks = true;
+  config.heartbeat_dirs = {folder(dir / "plain"), links};
+
+  const auto discovery = discover_processes(config);
+
+  REQUIRE(keys_of(discovery) == std::vector<std::string>{"a", "b", "c"});
+  REQUIRE(discovery.sources.size() == 3);
+  REQUIRE(discovery.open_folders.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& source = discovery.sources[i];
+    const auto& path = discovery.processes[i].heartbeat_path.native();
+    CHECK(source.dir_fd == discovery.open_folders[i].get());
+    CHECK(path.substr(source.name_offset) == discovery.processes[i].key + ".json");
+    struct stat by_fd {
+    }, by_path{};
+    REQUIRE(::fstat(source.dir_fd, &by_fd) == 0);
+    REQUIRE(::stat(discovery.processes[i].heartbeat_path.parent_path().c_str(), &by_path) == 0);
+    CHECK(by_fd.st_ino == by_path.st_ino);
+  }
+  CHECK_FALSE(discovery.sources[0].follow_symlinks);
+  CHECK(discovery.sources[1].follow_symlinks);
+  CHECK(discovery.sources[2].dir_fd == AT_FDCWD);
+  CHECK(discovery.sources[2].name_offset == 0);
+  CHECK(discovery.sources[2].follow_symlinks);
+}
+
+TEST_CASE(
+    "a folder with more heartbeat files than max_files yields max_files of them and is "
+    "marked truncated; names that are skipped count too") {
+  TempDir dir;
+  for (int i = 0; i < 10; ++i) dir.write("big/p" + std::to_string(i) + ".json", "");
+  for (int i = 0; i < 10; ++i) dir.write("big/.tmp" + std::to_string(i) + ".json", "");
+  for (int i = 0; i < 4; ++i) dir.write("exact/q" + std::to_string(i) + ".json", "");
+  for (int i = 0; i < 10; ++i) dir.write("bad/r\xff" + std::to_string(i) + ".json", "");
+  Config config;
+  auto big = folder(dir / "big");
+  big.max_files = 4;
+  auto exact = folder(dir / "exact");
+  exact.max_files = 4;
+  auto bad = folder(dir / "bad");
+  bad.max_files = 3;
+  config.heartbeat_dirs = {big, exact, bad, folder(dir / "missing")};
+
+  const auto discovery = discover_processes(config);
+
+  CHECK(discovery.processes.size() == 8);
+  CHECK(discovery.errors.size() == 3 + 1);  // three of the bad names, and the missing folder
+  REQUIRE(discovery.folders.size() == 4);
+  CHECK(discovery.folders[0].path == dir / "big");
+  CHECK(discovery.folders[0].max_files == 4);
+  CHECK(discovery.folders[0].truncated);
+  CHECK_FALSE(discovery.folders[1].truncated);
+  CHECK(discovery.folders[2].truncated);
+  CHECK_FALSE(discovery.folders[3].truncated);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "fault/fault_support.h"
 #include "heartbeat_exporter/writer.h"
 #include "soak/load.h"
 #include "support/http_client.h"
@@ -34,63 +35,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-std::set<std::string> file_names(const fs::path& dir) {
-  std::set<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename());
-  return names;
-}
-
-std::set<std::string> processes_of(const Exposition& exposition) {
-  std::set<std::string> keys;
-  for (const auto& [key, state] : exposition.states) keys.insert(key);
-  return keys;
-}
-
-// A scrape that must succeed; the test stops here when it does not.
-Exposition scrape_ok(int port) {
-  Scrape result = scrape(port);
-  INFO(result.error);
-  REQUIRE(result.exposition);
-  return *result.exposition;
-}
-
-// Lines of `log` that contain every one of `needles`.
-std::vector<std::string> log_lines(const std::string& log,
-                                   std::initializer_list<std::string> needles) {
-  std::vector<std::string> found;
-  std::istringstream lines(log);
-  for (std::string line; std::getline(lines, line);) {
-    bool all = true;
-    for (const auto& needle : needles) all = all && line.find(needle) != std::string::npos;
-    if (all) found.push_back(line);
-  }
-  return found;
-}
-
 std::string uid_line(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {
     if (line.starts_with("Uid:")) return line;
   }
   return "";
-}
-
-// True when a user other than the owner can reach `dir`: every folder above it lets others in.
-bool reachable_by_others(const fs::path& dir) {
-  for (fs::path at = dir.parent_path(); !at.empty() && at != at.root_path();
-       at = at.parent_path()) {
-    if ((fs::status(at).permissions() & fs::perms::others_exec) == fs::perms::none) return false;
-  }
-  return true;
 }
 
 struct Outcome {

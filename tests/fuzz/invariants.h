@@ -212,6 +212,11 @@ inline void check_read(std::string_view json, const ReadResult& read, Violations
   if (heartbeat.pid < 1 || heartbeat.pid > kMaxPid) {
     out.push_back(input + ": accepted pid " + std::to_string(heartbeat.pid));
   }
+  if (heartbeat.status.size() > kMaxKeptFieldBytes ||
+      heartbeat.process_key.value_or("").size() > kMaxKeptFieldBytes) {
+    out.push_back(input + ": kept a status or process_key over " +
+                  std::to_string(kMaxKeptFieldBytes) + " bytes");
+  }
   check_timestamp_round_trip(heartbeat.timestamp, input, out);
   // Everything the reader accepts, the writer writes back and the reader reads the same.
   std::string written;

@@ -87,6 +87,9 @@ def heartbeats():
         "escaped_strings.json": json.dumps(heartbeat(status="run\u0000ning\n\"\\",
                                                      process_key="\ud83d\ude00")),
         "deep_nesting.json": text[:-1] + ', "x": ' + "[" * 2000 + "]" * 2000 + "}",
+        # Kept cut to 256 bytes, on a character boundary.
+        "long_strings.json": json.dumps(heartbeat(status="x" * 252 + "\u00e9" * 100,
+                                                  process_key="k" * 300), ensure_ascii=False),
     }
     for name, content in invalid.items():
         write("heartbeat", name, content)
@@ -147,6 +150,7 @@ def configs():
         "empty_key.json": '{"processes": {"": {"heartbeat_path": "x"}}}',
         "control_char_key.json": '{"processes": {"a\\nb": {"heartbeat_path": "x", "bad": 1}}}',
         "label_reserved.json": '{"processes": {"a": {"heartbeat_path": "x", "labels": {"process": "p"}}}}',
+        "label_target.json": '{"processes": {"a": {"heartbeat_path": "x", "labels": {"job": "p", "le": "1"}}}}',
         "label_dunder.json": '{"heartbeat_dirs": [{"path": "d", "labels": {"__name__": "x"}}]}',
         "label_empty_value.json": '{"heartbeat_dirs": [{"path": "d", "labels": {"team": ""}}]}',
         "label_not_string.json": '{"heartbeat_dirs": [{"path": "d", "labels": {"team": 1}}]}',

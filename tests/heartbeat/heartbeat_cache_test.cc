@@ -15,6 +15,7 @@
 
 #include "heartbeat_exporter/reader.h"
 #include "heartbeat_exporter/writer.h"
+#include "support/open_watch.h"
 #include "support/run_in_child.h"
 #include "support/temp_dir.h"
 
@@ -435,4 +436,67 @@ TEST_CASE("a symlink whose target changes is read again") {
   CHECK(scrape_once(cache, link).reused == 1);
 }
 
+}  // namespace heartbeat_exporter
+
+namespace heartbeat_exporter {
+namespace {
+
+// One whole scrape of `name` in the folder open as dir_fd, as the exporter reads heartbeat
+// folders.
+Scraped scrape_in_folder(HeartbeatCache& cache, int dir_fd, const std::filesystem::path& path,
+                         detail::Symlinks symlinks) {
+  auto pass = cache.begin(1);
+  const std::string name = path.filename();
+  ReadResult result = pass.read(0, detail::HeartbeatFile{dir_fd, name.c_str(), symlinks, path});
+  const std::size_t reused = pass.reused();
+  cache.commit(std::move(pass));
+  return {std::move(result), reused};
+}
+
+TEST_CASE("a file read relative to its folder is reused while unchanged and read when changed") {
+  TempDir dir;
+  const auto path = dir.write("hb/worker.json", heartbeat_json(1));
+  const detail::FileDescriptor folder(::open((dir / "hb").c_str(), O_RDONLY | O_DIRECTORY));
+  REQUIRE(folder.get() >= 0);
+  HeartbeatCache cache(0ns);
+  constexpr auto kRefuse = detail::Symlinks::kRefuse;
+
+  CHECK(iteration_of(scrape_in_folder(cache, folder.get(), path, kRefuse)) == 1);
+  const Scraped again = scrape_in_folder(cache, folder.get(), path, kRefuse);
+  CHECK(again.reused == 1);
+  CHECK(iteration_of(again) == 1);
+  write_heartbeat_file(dir / "hb", "worker", heartbeat_data(2));
+  const Scraped changed = scrape_in_folder(cache, folder.get(), path, kRefuse);
+  CHECK(changed.reused == 0);
+  CHECK(iteration_of(changed) == 2);
+}
+
+TEST_CASE(
+    "a symlink in a folder that refuses them is `symlink` at every scrape, is never "
+    "cached, and its target is never opened") {
+  TempDir dir;
+  const auto target = dir.write("private/secret.json", heartbeat_json(1));
+  std::filesystem::create_directory(dir / "hb");
+  const auto link = dir / "hb/worker.json";
+  std::filesystem::create_symlink(target, link);
+  const detail::FileDescriptor folder(::open((dir / "hb").c_str(), O_RDONLY | O_DIRECTORY));
+  REQUIRE(folder.get() >= 0);
+  testing::OpenWatch opens(target);
+  HeartbeatCache cache(0ns);
+
+  for (int scrape = 0; scrape < 3; ++scrape) {
+    const Scraped refused = scrape_in_folder(cache, folder.get(), link, detail::Symlinks::kRefuse);
+    CHECK(refused.reused == 0);
+    REQUIRE(refused.result.failure.has_value());
+    CHECK(refused.result.failure->reason == ReadError::kSymlink);
+  }
+  CHECK(opens.opens() == 0);
+
+  // Replaced by the real file, it is read.
+  std::filesystem::remove(link);
+  std::filesystem::copy_file(target, link);
+  CHECK(iteration_of(scrape_in_folder(cache, folder.get(), link, detail::Symlinks::kRefuse)) == 1);
+}
+
+}  // namespace
 }  // namespace heartbeat_exporter

@@ -1,5 +1,6 @@
 #include "heartbeat_exporter/writer.h"
 
+#include <grp.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "heartbeat/writer_detail.h"
 #include "support/run_in_child.h"
 #include "support/temp_dir.h"
 
@@ -359,6 +361,172 @@ TEST_CASE("beats from several threads are serialized: each iteration is written 
   for (auto& thread : threads) thread.join();
   CHECK(writer.iteration() == 400);
   CHECK(read_heartbeat(writer.path()).heartbeat->iteration == std::uint64_t{400});
+}
+
+}  // namespace
+}  // namespace heartbeat_exporter
+
+namespace heartbeat_exporter {
+namespace {
+
+constexpr uid_t kNobody = 65534;
+
+// A symlink owned by `uid`, as if that user had planted it.
+void plant_symlink(const std::filesystem::path& target, const std::filesystem::path& link,
+                   uid_t uid) {
+  std::filesystem::create_symlink(target, link);
+  REQUIRE(::lchown(link.c_str(), uid, uid) == 0);
+}
+
+// The root-only tests: a folder others can write to, with a link planted by nobody.
+struct PlantedFolder {
+  TempDir dir;
+  std::filesystem::path shared = dir / "shared";  // world-writable, sticky, like /tmp
+  std::filesystem::path secret_dir = dir / "root_only";
+  std::filesystem::path secret = secret_dir / "my_server.json";
+
+  PlantedFolder() {
+    if (::geteuid() != 0) FAIL("needs root: the test plants links owned by another user");
+    std::filesystem::create_directories(shared);
+    std::filesystem::permissions(shared, std::filesystem::perms(01777));
+    std::filesystem::create_directories(secret_dir);
+    std::filesystem::permissions(secret_dir, std::filesystem::perms(0700));
+    std::ofstream(secret) << "root's own file";
+  }
+
+  // A folder of nobody's own in the shared one.
+  std::filesystem::path nobodys_folder(const std::string& name) const {
+    const auto folder = shared / name;
+    std::filesystem::create_directory(folder);
+    REQUIRE(::chown(folder.c_str(), kNobody, kNobody) == 0);
+    return folder;
+  }
+};
+
+TEST_CASE(
+    "as root, a folder reached through a link that another user planted in a folder "
+    "others can write to is refused: nothing is written, replaced or removed there") {
+  PlantedFolder planted;
+  const auto through = planted.shared / "hb";
+  const auto relative = planted.shared / "rel";
+  plant_symlink(planted.secret_dir, through, kNobody);
+  plant_symlink("../root_only", relative, kNobody);
+
+  for (const auto& dir : {through, relative}) {
+    INFO(dir);
+    CHECK_THROWS_WITH(
+        write_heartbeat_file(dir, "my_server", sample_heartbeat()),
+        Contains("refusing heartbeat folder \"" + dir.string() +
+                 "\": unsafe path transition from \"" + dir.string() + "\" (uid 65534) to ") &&
+            Contains("(uid 0); a user other than root decides where it leads: Operation not "
+                     "permitted"));
+    CHECK_THROWS_AS(remove_heartbeat_file(dir, "my_server"), std::system_error);
+    CHECK_THROWS_AS(HeartbeatWriter(dir, "my_server").beat(), std::system_error);
+  }
+  CHECK(read_file(planted.secret) == "root's own file");
+  CHECK(file_names(planted.secret_dir) == std::vector<std::string>{"my_server.json"});
+}
+
+TEST_CASE(
+    "as root, a link that leads back up with .. through the linking user's own folder is "
+    "refused too") {
+  PlantedFolder planted;
+  // nobody's own folder, then out of it with "..": every step after the link is checked.
+  const auto own = planted.nobodys_folder("own");
+  plant_symlink("own/../../root_only", planted.shared / "hb", kNobody);
+  CHECK_THROWS_WITH(write_heartbeat_file(planted.shared / "hb", "my_server", sample_heartbeat()),
+                    Contains("unsafe path transition from \"" + own.string() + "\" (uid 65534)"));
+  CHECK(read_file(planted.secret) == "root's own file");
+}
+
+TEST_CASE(
+    "as root, links that root made, and a user's link into that user's own folder, are "
+    "followed") {
+  PlantedFolder planted;
+  plant_symlink(planted.secret_dir, planted.shared / "by_root", 0);
+  write_heartbeat_file(planted.shared / "by_root", "worker", sample_heartbeat());
+  CHECK(read_heartbeat(planted.secret_dir / "worker.json").ok());
+
+  const auto own = planted.nobodys_folder("own");
+  plant_symlink("own", planted.shared / "to_own", kNobody);
+  write_heartbeat_file(planted.shared / "to_own", "worker", sample_heartbeat());
+  CHECK(read_heartbeat(own / "worker.json").ok());
+  remove_heartbeat_file(planted.shared / "to_own", "worker");
+  CHECK(file_names(own).empty());
+}
+
+TEST_CASE(
+    "not as root, the same planted link is followed: the user can only be led where it "
+    "may write anyway") {
+  PlantedFolder planted;
+  const auto theirs = planted.dir / "theirs";
+  std::filesystem::create_directory(theirs);
+  REQUIRE(::chown(theirs.c_str(), kNobody, kNobody) == 0);
+  std::filesystem::permissions(planted.dir.path(), std::filesystem::perms(0755));
+  plant_symlink(theirs, planted.shared / "hb", 1);  // daemon's link, followed by nobody
+  const std::string report = run_in_child([&]() -> std::string {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) {
+      return "dropping privileges failed";
+    }
+    try {
+      write_heartbeat_file(planted.shared / "hb", "worker", sample_heartbeat());
+      return "written";
+    } catch (const std::exception& error) {
+      return error.what();
+    }
+  });
+  CHECK(report == "written");
+  CHECK(read_heartbeat(theirs / "worker.json").ok());
+}
+
+TEST_CASE(
+    "10,000 names planted where the temp files of old went (pid and counter) cannot block "
+    "a beat, and no temp name repeats") {
+  TempDir dir;
+  for (int i = 0; i < 10000; ++i) {
+    std::filesystem::create_symlink(
+        "/nonexistent",
+        dir / (".my_server.json." + std::to_string(::getpid()) + "." + std::to_string(i) + ".tmp"));
+  }
+  HeartbeatWriter writer(dir.path(), "my_server");
+  for (int i = 0; i < 20; ++i) writer.beat();
+  CHECK(writer.iteration() == 20);
+  CHECK(read_heartbeat(writer.path()).heartbeat->iteration == std::uint64_t{20});
+  CHECK(file_names(dir.path()).size() == 10001);
+}
+
+TEST_CASE("HeartbeatFolder::read does not follow a heartbeat that is a symlink") {
+  TempDir dir;
+  const auto target = dir / "elsewhere.json";
+  write_heartbeat_file(dir.path(), "elsewhere", sample_heartbeat());
+  std::filesystem::create_directory(dir / "hb");
+  std::filesystem::create_symlink(target, dir / "hb/my_server.json");
+  const auto folder =
+      detail::HeartbeatFolder::open(dir / "hb", detail::HeartbeatFolder::Missing::kFail);
+  const ReadResult read = folder.read("my_server");
+  REQUIRE(read.failure.has_value());
+  CHECK(read.failure->reason == ReadError::kSymlink);
+  // The write replaces the link itself, not its target.
+  folder.write("my_server", sample_heartbeat());
+  CHECK(
+      std::filesystem::is_regular_file(std::filesystem::symlink_status(dir / "hb/my_server.json")));
+  CHECK(read_heartbeat(target).ok());
+}
+
+TEST_CASE("a folder that is missing is ENOENT with kFail and is created with kCreate") {
+  TempDir dir;
+  try {
+    detail::HeartbeatFolder::open(dir / "a/b", detail::HeartbeatFolder::Missing::kFail);
+    FAIL("no exception");
+  } catch (const std::system_error& error) {
+    CHECK(error.code() == std::errc::no_such_file_or_directory);
+    CHECK_THAT(error.what(), Equals("opening heartbeat folder \"" + (dir / "a/b").string() +
+                                    "\": No such file or directory"));
+  }
+  const auto folder =
+      detail::HeartbeatFolder::open(dir / "a/./b/", detail::HeartbeatFolder::Missing::kCreate);
+  CHECK(std::filesystem::is_directory(dir / "a/b"));
+  CHECK(folder.path() == dir / "a/./b/");
 }
 
 }  // namespace

@@ -227,7 +227,9 @@ TEST_CASE("hostile heartbeat files cost their process its state, never the scrap
   }
   CHECK(state_of(response.body, "good") == "healthy");
   CHECK(sample(response.body,
-               R"(heartbeat_exporter_read_errors_total{reason="not_regular_file"})") == "3");
+               R"(heartbeat_exporter_read_errors_total{reason="not_regular_file"})") == "2");
+  // A heartbeat folder does not follow symlinks: zero.json is never opened.
+  CHECK(sample(response.body, R"(heartbeat_exporter_read_errors_total{reason="symlink"})") == "1");
   CHECK(sample(response.body, R"(heartbeat_exporter_read_errors_total{reason="too_large"})") ==
         "1");
   // Not a benchmark: a blocked FIFO open would take until the client's 10 s timeout.

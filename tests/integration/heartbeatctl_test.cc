@@ -134,3 +134,52 @@ TEST_CASE("heartbeatctl check exits 0 when all are healthy, 1 when any is not, 2
   CHECK(error.exit_code == 2);
   CHECK(error.err.find(bad.string() + ": processes:") != std::string::npos);
 }
+
+TEST_CASE(
+    "heartbeatctl check prints control characters from files and file names escaped, in "
+    "the table and in JSON",
+    "[integration]") {
+  TempDir dir;
+  auto config = dir.write("config.json", R"({"heartbeat_dirs": [{"path": "hb"}]})");
+  // Clears the screen, sets the window title, paints a fake all-clear; and a C1 CSI.
+  const std::string hostile =
+      "\x1b[2J\x1b]0;owned\x07\x1b[32mALL HEALTHY\r\n\xc2\x9b"
+      "1m";
+  REQUIRE(ctl({"beat", "--dir", (dir / "hb").string(), "--key", "job", "--status", hostile})
+              .exit_code == 0);
+  dir.write("hb/evil\x1b[1mname.json", "{");
+
+  auto table = ctl({"check", "--config.file", config.string()});
+  CHECK(table.exit_code == 1);
+  for (char c : table.out) {
+    const auto byte = static_cast<unsigned char>(c);
+    CHECK((byte >= 0x20 || byte == '\n'));
+    CHECK(byte != 0x7f);
+  }
+  CHECK(table.out.find("\xc2\x9b") == std::string::npos);
+  CHECK(table.out.find("\\x1b[2J\\x1b]0;owned\\x07\\x1b[32mALL HEALTHY\\x0d\\x0a\\u009b1m") !=
+        std::string::npos);
+  CHECK(table.out.find("evil\\x1b[1mname") != std::string::npos);
+
+  auto json = ctl({"check", "--config.file", config.string(), "--json"});
+  CHECK(json.out.find('\x1b') == std::string::npos);
+  rapidjson::Document document;
+  document.Parse(json.out.c_str());
+  REQUIRE_FALSE(document.HasParseError());
+  CHECK(std::string(document["processes"][1]["status"].GetString()) == hostile);
+}
+
+TEST_CASE(
+    "heartbeatctl beat does not read the previous iteration through a symlinked heartbeat, "
+    "and replaces the link, not its target",
+    "[integration]") {
+  TempDir dir;
+  REQUIRE(ctl({"beat", "--dir", (dir / "elsewhere").string(), "--key", "job", "--iteration", "41"})
+              .exit_code == 0);
+  std::filesystem::create_directory(dir / "hb");
+  std::filesystem::create_symlink(dir / "elsewhere/job.json", dir / "hb/job.json");
+  REQUIRE(ctl({"beat", "--dir", (dir / "hb").string(), "--key", "job"}).exit_code == 0);
+  CHECK(read_heartbeat(dir / "hb/job.json").heartbeat->iteration == 1u);
+  CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(dir / "hb/job.json")));
+  CHECK(read_heartbeat(dir / "elsewhere/job.json").heartbeat->iteration == 41u);
+}

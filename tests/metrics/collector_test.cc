@@ -399,20 +399,21 @@ TEST_CASE("a scrape has the per-process families first, then the exporter's own"
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
 
   auto all = names(scrape(collector));
-  REQUIRE(all.size() == 16);
+  REQUIRE(all.size() == 17);
   CHECK(Strings(all.begin(), all.begin() + 6) ==
         Strings{"heartbeat_state", "heartbeat_age_seconds", "heartbeat_last_timestamp_seconds",
                 "heartbeat_iteration_total", "heartbeat_timeout_seconds", "heartbeat_pid"});
   Strings own(all.begin() + 6, all.end());
   std::sort(own.begin(), own.end());
   CHECK(own == Strings{"heartbeat_exporter_build_info", "heartbeat_exporter_discovery_errors",
+                       "heartbeat_exporter_discovery_truncated",
                        "heartbeat_exporter_read_errors_total",
                        "heartbeat_exporter_scrape_duration_seconds", "process_cpu_seconds_total",
                        "process_max_fds", "process_open_fds", "process_resident_memory_bytes",
                        "process_start_time_seconds", "process_virtual_memory_bytes"});
 }
 
-TEST_CASE("all nine read error reasons are exported at 0 before any error") {
+TEST_CASE("all ten read error reasons are exported at 0 before any error") {
   CollectorFixture fixture;
   HeartbeatCollector collector(config_of({}), fixture.clock, fixture.processes);
 
@@ -425,8 +426,8 @@ TEST_CASE("all nine read error reasons are exported at 0 before any error") {
   CHECK(lines == Strings{R"({reason="invalid_field"} 0)", R"({reason="invalid_json"} 0)",
                          R"({reason="invalid_timestamp"} 0)", R"({reason="missing"} 0)",
                          R"({reason="missing_field"} 0)", R"({reason="not_object"} 0)",
-                         R"({reason="not_regular_file"} 0)", R"({reason="too_large"} 0)",
-                         R"({reason="unreadable"} 0)"});
+                         R"({reason="not_regular_file"} 0)", R"({reason="symlink"} 0)",
+                         R"({reason="too_large"} 0)", R"({reason="unreadable"} 0)"});
 }
 
 TEST_CASE("read errors are counted once per scrape per failing process, by reason") {
@@ -493,6 +494,49 @@ TEST_CASE("the discovery errors gauge counts the folders that could not be liste
   CHECK(value(scrape(collector), "heartbeat_exporter_discovery_errors", "{}") == 1);
   std::filesystem::create_directory(second);
   CHECK(value(scrape(collector), "heartbeat_exporter_discovery_errors", "{}") == 0);
+}
+
+TEST_CASE(
+    "discovery_truncated is 1 for each folder over its max_files, 0 for the others, and the "
+    "change is logged once each way") {
+  CollectorFixture fixture;
+  const auto big = fixture.dir / "big";
+  const auto small = fixture.dir / "small";
+  for (int i = 0; i < 3; ++i)
+    write_heartbeat_file(big, "p" + std::to_string(i), heartbeat_data(kHeartbeatTime));
+  write_heartbeat_file(small, "q", heartbeat_data(kHeartbeatTime));
+  auto capped = dir_config(big);
+  capped.max_files = 2;
+  // Listed twice, it is still one series.
+  HeartbeatCollector collector(config_of({}, {capped, dir_config(small), capped}), fixture.clock,
+                               fixture.processes);
+
+  for (int i = 0; i < 2; ++i) {
+    const auto families = scrape(collector);
+    const MetricFamily* truncated = find_family(families, "heartbeat_exporter_discovery_truncated");
+    REQUIRE(truncated != nullptr);
+    CHECK(truncated->type == MetricType::Gauge);
+    CHECK(truncated->metric.size() == 2);
+    CHECK(value(families, "heartbeat_exporter_discovery_truncated",
+                R"({dir=")" + big.string() + R"("})") == 1);
+    CHECK(value(families, "heartbeat_exporter_discovery_truncated",
+                R"({dir=")" + small.string() + R"("})") == 0);
+    const MetricFamily* states = find_family(families, "heartbeat_state");
+    REQUIRE(states != nullptr);
+    CHECK(states->metric.size() == 3 * kAllHealthStates.size());  // two of big's three, and q
+  }
+  std::filesystem::remove(big / "p0.json");
+  CHECK(value(scrape(collector), "heartbeat_exporter_discovery_truncated",
+              R"({dir=")" + big.string() + R"("})") == 0);
+  Strings folder_lines;
+  for (const auto& line : fixture.log.lines()) {
+    if (line.find("max_files") != std::string::npos) folder_lines.push_back(line);
+  }
+  CHECK(folder_lines ==
+        Strings{R"(level=warn msg="heartbeat folder holds more files than max_files; the rest are )"
+                R"(not read" dir=)" +
+                    big.string() + " max_files=2",
+                R"(level=info msg="heartbeat folder back within max_files" dir=)" + big.string()});
 }
 
 TEST_CASE("scrape_duration_seconds is a gauge that is never negative") {

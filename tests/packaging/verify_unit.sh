@@ -62,6 +62,8 @@ required=(
   'ReadOnlyPaths=-/var/lib/heartbeats'
   'SystemCallFilter=@system-service'
   'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX'
+  'MemoryMax=1G'
+  'TasksMax=64'
 )
 for line in "${required[@]}"; do
   grep -qxF "$line" "$unit" || fail "$unit: missing line '$line'"

@@ -21,8 +21,8 @@ HEARTBEAT = b'{"pid": 12345, "timestamp": "2026-02-05T06:17:29Z", "status": "run
 
 def test_read_errors_are_the_exporters_reason_labels():
     assert [error.value for error in ReadError] == [
-        "missing", "unreadable", "not_regular_file", "too_large", "invalid_json", "not_object",
-        "missing_field", "invalid_field", "invalid_timestamp"]
+        "missing", "unreadable", "not_regular_file", "symlink", "too_large", "invalid_json",
+        "not_object", "missing_field", "invalid_field", "invalid_timestamp"]
     assert (MAX_HEARTBEAT_BYTES, MAX_PID) == (65536, 4194304)
 
 

@@ -198,10 +198,14 @@ TEST_CASE(
       "memory: %zu hostile files, 10000 scrapes in %.1f s (%.0f/s), %zu failed; exporter CPU "
       "%.2f ms per scrape\n"
       "memory: exporter VmRSS %ld KiB after 1000 scrapes, %ld KiB after 10000 (%+ld KiB)\n"
-      "memory: read errors: not_regular_file %s, too_large %s, unreadable %s, invalid_json %s\n",
+      "memory: read errors: not_regular_file %s, symlink %s, too_large %s, unreadable %s, "
+      "invalid_json %s\n",
       fixture.no_heartbeat.size(), seconds, 10000 / seconds, failures.count(),
       exporter_cpu * 1e3 / 10000, rss_at_1000, rss_at_10000, rss_at_10000 - rss_at_1000,
       last.sample(R"(heartbeat_exporter_read_errors_total{reason="not_regular_file"})")
+          .value_or("-")
+          .c_str(),
+      last.sample(R"(heartbeat_exporter_read_errors_total{reason="symlink"})")
           .value_or("-")
           .c_str(),
       last.sample(R"(heartbeat_exporter_read_errors_total{reason="too_large"})")

@@ -48,7 +48,7 @@ TEST_CASE("html_escape replaces exactly & < > \" and '") {
   CHECK(html_escape("").empty());
 }
 
-TEST_CASE("the landing page has one row per process, in report order, with every cell") {
+TEST_CASE("the landing page has one row per process, problems first, with every cell") {
   MonitorReport report;
   report.results.push_back(with_heartbeat(result_for("a", HealthState::kHealthy)));
   auto missing = result_for("b", HealthState::kNoHeartbeat);
@@ -64,9 +64,71 @@ TEST_CASE("the landing page has one row per process, in report order, with every
   const std::string row_b =
       "<tr class=\"missing\"><td>b</td><td class=\"state\">NO_HEARTBEAT</td><td>no such file</td>"
       "<td></td><td>30 s</td><td></td><td></td><td>/var/lib/heartbeats/b.json</td></tr>\n";
-  CHECK(contains(page, row_a + row_b));
+  CHECK(contains(page, row_b + row_a));
   CHECK(count(page, "<tr class=") == 2);
   CHECK(contains(page, "<h2>Processes (2)</h2>\n"));
+  CHECK(contains(page,
+                 "<p class=\"counts\">HEALTHY: 1, TIMED_OUT: 0, NO_HEARTBEAT: 1, "
+                 "STALE_PID: 0, ERROR_STATUS: 0</p>\n"));
+  CHECK_FALSE(contains(page, "class=\"more\""));
+}
+
+TEST_CASE(
+    "at most max_rows rows are shown, every problem before any healthy process, each in "
+    "report order, with a line counting the rest") {
+  MonitorReport report;
+  const HealthState states[] = {HealthState::kHealthy, HealthState::kTimedOut,
+                                HealthState::kHealthy, HealthState::kStalePid,
+                                HealthState::kHealthy, HealthState::kNoHeartbeat};
+  for (int i = 0; i < 30; ++i) {
+    report.results.push_back(
+        result_for("p" + std::to_string(100 + i), states[static_cast<std::size_t>(i) % 6]));
+  }
+
+  const std::string all = render_landing_page(report, "/metrics", 30);
+  CHECK(count(all, "<tr class=") == 30);
+  CHECK_FALSE(contains(all, "class=\"more\""));
+
+  const std::string page = render_landing_page(report, "/metrics", 12);
+  CHECK(count(page, "<tr class=") == 12);
+  CHECK(count(page, "<tr class=\"healthy\">") == 0);
+  // The 15 problems in key order, the first 12 of them.
+  std::size_t last = 0;
+  for (int i = 0, shown = 0; i < 30 && shown < 12; ++i) {
+    if (states[static_cast<std::size_t>(i) % 6] == HealthState::kHealthy) continue;
+    const auto at = page.find("<td>p" + std::to_string(100 + i) + "</td>");
+    INFO(i);
+    REQUIRE(at != std::string::npos);
+    CHECK(at > last);
+    last = at;
+    ++shown;
+  }
+  CHECK(contains(page,
+                 "<p class=\"counts\">HEALTHY: 15, TIMED_OUT: 5, NO_HEARTBEAT: 5, "
+                 "STALE_PID: 5, ERROR_STATUS: 0</p>\n"));
+  CHECK(contains(page,
+                 "<p class=\"more\">18 more processes are not shown: this page lists 12, "
+                 "those that are not healthy first; <a href=\"/metrics\">the metrics</a> "
+                 "have every one.</p>\n"));
+
+  const std::string mixed = render_landing_page(report, "/metrics", 20);
+  CHECK(count(mixed, "<tr class=\"healthy\">") == 5);
+  CHECK(mixed.find("<tr class=\"healthy\">") > mixed.rfind("<tr class=\"missing\">"));
+}
+
+TEST_CASE(
+    "the default page shows 1,000 rows of 5,000 in well under 2 MiB, statuses of 256 "
+    "bytes included") {
+  MonitorReport report;
+  for (int i = 0; i < 5000; ++i) {
+    report.results.push_back(
+        with_heartbeat(result_for("process_" + std::to_string(i), HealthState::kErrorStatus),
+                       std::string(253, '<') + "\u2026"));
+  }
+  const std::string page = render_landing_page(report, "/metrics");
+  CHECK(count(page, "<tr class=") == 1000);
+  CHECK(contains(page, "4000 more processes are not shown"));
+  CHECK(page.size() < 2 * 1024 * 1024);
 }
 
 TEST_CASE("an empty report renders a page with no rows and a count of 0") {
@@ -149,6 +211,26 @@ TEST_CASE("discovery errors are shown, one paragraph each, escaped") {
                  "<p class=\"error\">cannot list heartbeat folder &quot;/c&quot;: "
                  "No such file or directory</p>\n"));
   CHECK(count(render_landing_page(MonitorReport{}, "/metrics"), "class=\"error\"") == 0);
+}
+
+TEST_CASE("a folder over its max_files is named, escaped, with its max_files") {
+  MonitorReport report;
+  report.folders = {FolderListing{"/hb/<full>", 100000, true}, FolderListing{"/hb/ok", 5, false}};
+  const std::string page = render_landing_page(report, "/metrics");
+  CHECK(contains(page,
+                 "<p class=\"error\">heartbeat folder &quot;/hb/&lt;full&gt;&quot; holds "
+                 "more than max_files (100000) heartbeat files; the rest are not read.</p>\n"));
+  CHECK(count(page, "max_files") == 1);
+}
+
+TEST_CASE("at most 100 discovery errors are shown, then a count of the rest") {
+  MonitorReport report;
+  for (int i = 0; i < 250; ++i) report.discovery_errors.push_back("error " + std::to_string(i));
+  const std::string page = render_landing_page(report, "/metrics");
+  CHECK(count(page, "<p class=\"error\">error ") == 100);
+  CHECK(contains(page,
+                 "<p class=\"error\">error 99</p>\n<p class=\"error\">150 more discovery "
+                 "errors are not shown.</p>\n"));
 }
 
 TEST_CASE("the page names the version and revision") {
