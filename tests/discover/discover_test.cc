@@ -286,7 +286,7 @@ namespace {
 
 TEST_CASE(
     "a discovered file is read by name relative to its open folder, without following "
-    "symlinks unless the folder says so; a configured path is followed as a path") {
+    "symlinks unless the folder says so, and a configured path is followed as a path") {
   TempDir dir;
   dir.write("plain/a.json", "");
   dir.write("links/b.json", "");
@@ -321,7 +321,7 @@ TEST_CASE(
 
 TEST_CASE(
     "a folder with more heartbeat files than max_files yields max_files of them and is "
-    "marked truncated; names that are skipped count too") {
+    "marked truncated, counting names that are skipped too") {
   TempDir dir;
   for (int i = 0; i < 10; ++i) dir.write("big/p" + std::to_string(i) + ".json", "");
   for (int i = 0; i < 10; ++i) dir.write("big/.tmp" + std::to_string(i) + ".json", "");

@@ -127,7 +127,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a folder that opts in with follow_symlinks follows them; a configured heartbeat_path is "
+    "a folder that opts in with follow_symlinks follows them, and a configured heartbeat_path is "
     "followed as the administrator wrote it",
     "[fault]") {
   TempDir dir;
@@ -314,7 +314,7 @@ TEST_CASE(
 
 TEST_CASE(
     "an exporter running as root warns once per heartbeat folder that others can write to, at "
-    "start and at each reload; run as nobody it does not",
+    "start and at each reload, and run as nobody it does not",
     "[fault]") {
   TempDir dir;
   require_root_and_reachable(dir.path());
