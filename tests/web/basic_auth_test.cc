@@ -173,7 +173,7 @@ TEST_CASE("a wrong password takes as long for an unknown user as for a known one
   }
 }
 
-TEST_CASE("bcrypt runs at most the given number at once; beyond, checks answer busy at once",
+TEST_CASE("bcrypt runs at most the given number at once, and beyond that checks answer busy at once",
           "[threads]") {
   // Cost 10: each wrong password holds the one slot for tens of milliseconds, while the other
   // flooding thread finds it taken.
