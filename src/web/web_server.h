@@ -55,8 +55,8 @@ struct WebOptions {
 // With basic auth configured, every path answers 401 without valid credentials, before any
 // work is done for the request.
 // prometheus-cpp's Exposer owns its CivetServer privately and gives a request callback no way
-// back to its owner, so it cannot serve these routes; this class does, with prometheus-cpp's
-// Collectable and TextSerializer doing the metrics part as they do inside the Exposer.
+// back to its owner, so it cannot serve these routes; this class does, and HeartbeatCollector
+// makes the exposition it serves.
 class WebServer {
  public:
   // Starts serving. Throws std::runtime_error with a one-line reason when the address is
