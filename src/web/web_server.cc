@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -59,15 +60,74 @@ bool is_ipv4_literal(std::string_view host) {
   return parts == 4;
 }
 
-int send(mg_connection* conn, int status, std::string_view reason, std::string_view content_type,
-         std::string_view body, bool head, std::string_view extra_headers = {}) {
+// How long a client may take to send a request's headers once connected, and how long one write
+// may wait for a client that reads nothing (civetweb's request_timeout_ms is both). A scraper
+// sends its request at once and reads what it asked for; anything slower is holding a worker.
+constexpr int kRequestTimeoutMs = 5000;
+// How long a kept-alive connection may wait for its next request. Prometheus scrapes every 15 s
+// or more, so it reconnects either way; an idle connection would only hold a worker.
+constexpr int kKeepAliveTimeoutMs = 500;
+// A request's line and headers must fit in this; a larger one is answered 4xx and closed.
+// Prometheus sends a few hundred bytes.
+constexpr int kMaxRequestHeaderBytes = 8192;
+// A response still not sent after this is given up, however slowly its client keeps reading:
+// Prometheus gives up far earlier (scrape_timeout is at most the scrape interval).
+constexpr std::chrono::seconds kResponseDeadline{60};
+// Responses are written this much at a time, so that the deadline is checked between pieces.
+constexpr std::size_t kWriteChunkBytes = 64 << 10;
+
+// Writes one response. A write that fails (the client is gone, or read nothing for
+// kRequestTimeoutMs) or the response deadline passing gives the connection up: nothing more is
+// written to it and civetweb closes it instead of reading the next pipelined request.
+class ResponseWriter {
+ public:
+  explicit ResponseWriter(mg_connection* conn)
+      : conn_(conn), deadline_(std::chrono::steady_clock::now() + kResponseDeadline) {}
+
+  // False once the connection has been given up.
+  bool write(std::string_view data) {
+    while (!failed_ && !data.empty()) {
+      const auto chunk = data.substr(0, kWriteChunkBytes);
+      if (std::chrono::steady_clock::now() > deadline_ ||
+          mg_write(conn_, chunk.data(), chunk.size()) != static_cast<int>(chunk.size())) {
+        give_up();
+      }
+      data.remove_prefix(chunk.size());
+    }
+    return !failed_;
+  }
+
+ private:
+  void give_up() {
+    failed_ = true;
+    mg_disable_connection_keep_alive(conn_);
+    const mg_request_info* request = mg_get_request_info(conn_);
+    log::debug("gave up a client that did not read its response",
+               {{"remote", request != nullptr ? request->remote_addr : ""}});
+  }
+
+  mg_connection* conn_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool failed_ = false;
+};
+
+std::string status_and_headers(int status, std::string_view reason, std::string_view content_type,
+                               std::size_t content_length, std::string_view extra_headers) {
   std::string headers = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   headers += "Content-Type: " + std::string(content_type) + "\r\n";
-  headers += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  headers += "Content-Length: " + std::to_string(content_length) + "\r\n";
   headers += extra_headers;
   headers += "\r\n";
-  mg_write(conn, headers.data(), headers.size());
-  if (!head) mg_write(conn, body.data(), body.size());
+  return headers;
+}
+
+int send(mg_connection* conn, int status, std::string_view reason, std::string_view content_type,
+         std::string_view body, bool head, std::string_view extra_headers = {}) {
+  ResponseWriter writer(conn);
+  if (writer.write(status_and_headers(status, reason, content_type, body.size(), extra_headers)) &&
+      !head) {
+    writer.write(body);
+  }
   return status;
 }
 
@@ -205,18 +265,32 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollect
   CivetCallbacks callbacks{};
   callbacks.begin_request = &WebServer::begin_request;
   // civetweb reports its own errors (bind failures) through log_message; keep them off stderr,
-  // the CivetException below carries the reason.
-  callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
+  // the CivetException below carries the reason. A worker thread it could not start (a tasks
+  // limit below --web.max-connections) it only logs, and its listening thread, started last,
+  // may then be missing too: remember it, to refuse to start below.
+  callbacks.log_message = &WebServer::log_message;
+  if (options.max_connections == 0) {
+    throw std::runtime_error("--web.max-connections must be at least 1");
+  }
   std::vector<std::string> civet_options = {
       "listening_ports",
       ports,
+      // One worker per connection for its whole life: slow and idle clients use up workers,
+      // not CPU, so there are many, with small stacks (deploy/cmake/Civetweb.cmake).
       "num_threads",
-      "8",
-      // A client that opens a connection and sends nothing must not hold a worker for long.
+      std::to_string(options.max_connections),
       "request_timeout_ms",
-      "10000",
+      std::to_string(kRequestTimeoutMs),
       "enable_keep_alive",
       "yes",
+      "keep_alive_timeout_ms",
+      std::to_string(kKeepAliveTimeoutMs),
+      "max_request_size",
+      std::to_string(kMaxRequestHeaderBytes),
+      // Connections beyond the workers wait in the kernel's accept queue rather than failing to
+      // connect: as Go does, as long a queue as the kernel allows (it caps this at somaxconn).
+      "listen_backlog",
+      "4096",
   };
   try {
     server_ = std::make_unique<CivetServer>(civet_options, &callbacks, this);
@@ -227,6 +301,13 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollect
       throw std::runtime_error("cannot listen on " + ports + ": civetweb could not bind it");
     }
     throw std::runtime_error("cannot listen on " + failure->address + ": " + failure->reason);
+  }
+  if (!thread_failure_.empty()) {
+    server_.reset();
+    throw std::runtime_error("cannot start " + std::to_string(options.max_connections) +
+                             " web worker threads (civetweb: " + thread_failure_ +
+                             "): lower --web.max-connections or raise the tasks limit (systemd "
+                             "TasksMax=, the container's pids limit)");
   }
 }
 
@@ -249,6 +330,18 @@ std::string WebServer::listening_address() const {
 int WebServer::port() const {
   auto ports = server_->getListeningPorts();
   return ports.empty() ? 0 : ports.front();
+}
+
+int WebServer::log_message(const mg_connection* conn, const char* message) {
+  // Only mg_start logs these, on the thread that runs the constructor.
+  const std::string_view text = message != nullptr ? message : "";
+  if (text.find("Cannot start worker thread") != std::string_view::npos ||
+      text.find("Cannot create threads") != std::string_view::npos) {
+    auto* server = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
+    auto* self = static_cast<WebServer*>(const_cast<void*>(server->getUserContext()));
+    if (self->thread_failure_.empty()) self->thread_failure_ = text;
+  }
+  return 1;
 }
 
 int WebServer::begin_request(mg_connection* conn) {
@@ -315,12 +408,14 @@ int WebServer::serve_metrics(mg_connection* conn, bool head) const {
   }
   // Piece by piece: the text is never joined into one more copy.
   const ExpositionText& text = exposition->text();
-  std::string headers = "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(kMetricsContentType) +
-                        "\r\nContent-Length: " + std::to_string(text.size()) +
-                        "\r\nVary: Accept-Encoding\r\n\r\n";
-  mg_write(conn, headers.data(), headers.size());
-  if (!head) {
-    for (const auto& piece : text.pieces) mg_write(conn, piece.data(), piece.size());
+  ResponseWriter writer(conn);
+  if (!writer.write(status_and_headers(200, "OK", kMetricsContentType, text.size(),
+                                       "Vary: Accept-Encoding\r\n")) ||
+      head) {
+    return 200;
+  }
+  for (const auto& piece : text.pieces) {
+    if (!writer.write(piece)) break;
   }
   return 200;
 }

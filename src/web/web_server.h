@@ -34,6 +34,13 @@ std::optional<BindFailure> bind_failure(const std::vector<std::string>& listen_a
 // True when an Accept-Encoding header value allows gzip (a "gzip" token whose q is not 0).
 bool accepts_gzip(std::string_view accept_encoding);
 
+// civetweb gives each connection one worker thread for as long as it stays open, so the number
+// of workers is the number of connections served at once (README: Availability under
+// misbehaving clients). Enough that a thousand slow or idle clients leave workers for scrapes.
+inline constexpr unsigned kDefaultMaxConnections = 2048;
+// civetweb's own ceiling on worker threads.
+inline constexpr unsigned kMaxConnectionsCeiling = 65536;
+
 struct WebOptions {
   // --web.listen-address, one or more: every address serves the same routes and basic auth.
   std::vector<std::string> listen_addresses = {":10180"};
@@ -43,6 +50,8 @@ struct WebOptions {
   std::function<std::optional<std::string>()> reload;
   // HTTP basic auth for every path when not empty: user -> bcrypt hash.
   std::map<std::string, std::string> basic_auth_users;
+  // --web.max-connections: civetweb's worker threads, each serving one connection at a time.
+  unsigned max_connections = kDefaultMaxConnections;
 };
 
 // The HTTP face of the exporter. Routes:
@@ -53,7 +62,8 @@ struct WebOptions {
 //   /-/reload         POST reloads the config when lifecycle is enabled, else 403
 //   anything else     404; methods other than GET and HEAD: 405
 // With basic auth configured, every path answers 401 without valid credentials, before any
-// work is done for the request.
+// work is done for the request. A client that stops reading is given up: a write that makes no
+// progress for 5 s, or a response still unsent after 60 s, closes the connection.
 // prometheus-cpp's Exposer owns its CivetServer privately and gives a request callback no way
 // back to its owner, so it cannot serve these routes; this class does, and HeartbeatCollector
 // makes the exposition it serves.
@@ -71,8 +81,11 @@ class WebServer {
   std::string listening_address() const;
   // The first bound port.
   int port() const;
+  // How many connections are served at once; more wait for a worker in the kernel's backlog.
+  unsigned max_connections() const { return options_.max_connections; }
 
  private:
+  static int log_message(const mg_connection* conn, const char* message);
   static int begin_request(mg_connection* conn);
   int handle(mg_connection* conn);
   int serve_metrics(mg_connection* conn, bool head) const;
@@ -82,6 +95,8 @@ class WebServer {
   WebOptions options_;
   std::shared_ptr<HeartbeatCollector> collector_;
   BasicAuth auth_;
+  // What civetweb said when it could not start a worker thread; empty when all started.
+  std::string thread_failure_;
   std::unique_ptr<CivetServer> server_;
 };
 
