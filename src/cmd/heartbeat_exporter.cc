@@ -19,6 +19,7 @@
 #include "metrics/reloader.h"
 #include "util/flags.h"
 #include "util/log.h"
+#include "util/parse_integer.h"
 #include "version.h"
 #include "web/tls_front.h"
 #include "web/web_config.h"
@@ -52,6 +53,8 @@ FlagSet make_flags() {
                    "Path to a configuration file that can enable TLS or basic authentication "
                    "(exporter-toolkit format).",
                    "FILE");
+  flags.add_string("web.max-connections", std::to_string(kDefaultMaxConnections),
+                   "Connections served at once, one thread each; more wait to be accepted.", "N");
   flags.add_bool("web.enable-lifecycle",
                  "Enable reloading the configuration via HTTP (POST /-/reload).");
   flags.add_bool("version", "Show application version and exit.");
@@ -72,13 +75,32 @@ std::shared_ptr<const Config> load(const std::string& file) {
   return std::make_shared<const Config>(std::move(*result.config));
 }
 
-// As Go programs do at start: the process table keeps a pidfd per watched process, and a
-// service manager's soft limit (1024 under systemd) is far below what a job-runner host needs.
-void raise_open_file_limit() {
+// As Go programs do at start: the process table keeps a pidfd per watched process, every
+// connection takes a descriptor, and a service manager's soft limit (1024 under systemd) is far
+// below what a job-runner host needs. Returns the limit in force.
+rlim_t raise_open_file_limit() {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-  limit.rlim_cur = limit.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &limit);
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t old = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = old;
+  }
+  return limit.rlim_cur;
+}
+
+// Says how many connections are served at once, and warns when the open file limit allows fewer
+// (accept() then fails with EMFILE while connections wait).
+void log_connection_limit(unsigned max_connections, rlim_t open_files) {
+  // Listening sockets, the log, heartbeat files being read and the pidfds of watched processes.
+  constexpr rlim_t kOtherDescriptors = 256;
+  log::info("serving connections", {{"max_connections", std::to_string(max_connections)},
+                                    {"open_files_limit", std::to_string(open_files)}});
+  if (open_files < max_connections + kOtherDescriptors) {
+    log::warn("the open file limit allows fewer connections than --web.max-connections",
+              {{"open_files_limit", std::to_string(open_files)},
+               {"max_connections", std::to_string(max_connections)}});
+  }
 }
 
 // Parses and checks the command line and sets up logging. Returns the exit status when the
@@ -103,6 +125,11 @@ std::optional<int> parse_command_line(FlagSet& flags, int argc, char** argv) {
   auto format = log::parse_format(flags.get("log.format"));
   if (!format) return usage_error("--log.format must be one of logfmt, json");
   log::configure(*level, *format);
+  const auto max_connections = detail::parse_integer<unsigned>(flags.get("web.max-connections"));
+  if (!max_connections || *max_connections == 0 || *max_connections > kMaxConnectionsCeiling) {
+    return usage_error("--web.max-connections must be a whole number from 1 to " +
+                       std::to_string(kMaxConnectionsCeiling));
+  }
   const std::string& telemetry_path = flags.get("web.telemetry-path");
   if (telemetry_path.empty() || telemetry_path.front() != '/' || telemetry_path == "/" ||
       telemetry_path.rfind("/-/", 0) == 0) {
@@ -169,7 +196,7 @@ int run(int argc, char** argv) {
   }
 
   const sigset_t signals = block_signals();
-  raise_open_file_limit();
+  const rlim_t open_files = raise_open_file_limit();
   // glibc gives each thread that allocates under contention its own arena (up to 8 per core),
   // and each arena keeps the peak of the scrapes it served; the reading and rendering threads
   // do not need more than the cores there are.
@@ -192,6 +219,7 @@ int run(int argc, char** argv) {
                  telemetry_path,
                  {},
                  web_config.basic_auth_users};
+  web.max_connections = *detail::parse_integer<unsigned>(flags.get("web.max-connections"));
   if (flags.get("web.enable-lifecycle") == "true")
     web.reload = [&reloader] { return reloader.reload(); };
   std::unique_ptr<WebServer> server;
@@ -215,6 +243,7 @@ int run(int argc, char** argv) {
              {"telemetry_path", telemetry_path},
              {"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
+  log_connection_limit(server->max_connections(), open_files);
   warn_about_writable_heartbeat_dirs(*config);
   return wait_for_signals(signals, reloader, tls.get());
 }
