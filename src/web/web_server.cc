@@ -435,9 +435,12 @@ int WebServer::serve_reload(mg_connection* conn, std::string_view method) const 
   return send_text(conn, 200, "OK", "", false);
 }
 
-int WebServer::serve_landing_page(mg_connection* conn, bool head) const {
-  std::string page = render_landing_page(collector_->check(), options_.telemetry_path);
-  return send(conn, 200, "OK", "text/html; charset=utf-8", page, head);
+int WebServer::serve_landing_page(mg_connection* conn, bool head) {
+  auto page = landing_page_.run([this] {
+    return std::make_shared<const std::string>(
+        render_landing_page(collector_->check(), options_.telemetry_path));
+  });
+  return send(conn, 200, "OK", "text/html; charset=utf-8", *page, head);
 }
 
 }  // namespace heartbeat_exporter

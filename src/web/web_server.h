@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "metrics/collector.h"
+#include "metrics/single_flight.h"
 #include "web/basic_auth.h"
 
 class CivetServer;
@@ -89,12 +90,15 @@ class WebServer {
   static int begin_request(mg_connection* conn);
   int handle(mg_connection* conn);
   int serve_metrics(mg_connection* conn, bool head) const;
-  int serve_landing_page(mg_connection* conn, bool head) const;
+  int serve_landing_page(mg_connection* conn, bool head);
   int serve_reload(mg_connection* conn, std::string_view method) const;
 
   WebOptions options_;
   std::shared_ptr<HeartbeatCollector> collector_;
   BasicAuth auth_;
+  // Landing pages asked for together share one check and one rendering, as scrapes share one
+  // collection: each check of a large fleet takes tens of MiB.
+  SingleFlight<std::shared_ptr<const std::string>> landing_page_;
   // What civetweb said when it could not start a worker thread; empty when all started.
   std::string thread_failure_;
   std::unique_ptr<CivetServer> server_;
