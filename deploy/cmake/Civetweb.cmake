@@ -20,8 +20,8 @@ target_include_directories(civetweb_static SYSTEM BEFORE
 # NO_SSL_DL with OPENSSL_API_3_0: call OpenSSL 3 directly instead of dlopen()ing libssl.
 # NO_CGI and NO_FILES: the exporter answers every request itself and serves no files.
 # USE_STACK_SIZE: each connection has a worker thread of its own (--web.max-connections of
-# them), so their stacks are 256 KiB instead of glibc's 8 MiB: 2,048 workers reserve 512 MiB of
-# address space, not 16 GiB. The deepest request path needs far less (tests/README.md).
+# them), so their stacks are 256 KiB instead of glibc's 8 MiB: 1,024 workers reserve 256 MiB of
+# address space, not 8 GiB. The deepest request path touches 32 KiB (tests/README.md).
 target_compile_definitions(civetweb_static
                            PRIVATE USE_IPV6 NO_SSL_DL OPENSSL_API_3_0 NO_CGI NO_FILES NDEBUG
                                    USE_STACK_SIZE=262144)
