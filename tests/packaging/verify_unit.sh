@@ -63,7 +63,7 @@ required=(
   'SystemCallFilter=@system-service'
   'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX'
   'MemoryMax=1G'
-  'TasksMax=64'
+  'TasksMax=1100'
 )
 for line in "${required[@]}"; do
   grep -qxF "$line" "$unit" || fail "$unit: missing line '$line'"
