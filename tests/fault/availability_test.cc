@@ -8,7 +8,6 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -17,7 +16,6 @@
 #include "fault/misbehaving_clients.h"
 #include "heartbeat_exporter/writer.h"
 #include "soak/load.h"
-#include "support/http_client.h"
 #include "support/temp_dir.h"
 
 using namespace heartbeat_exporter::testing;
@@ -61,50 +59,18 @@ struct Fleet {
   pid_t pid() { return exporter->process().pid(); }
 };
 
-// One gzip scrape as Prometheus makes it, and how long it took; error is empty when the answer
+// One gzip scrape as Prometheus makes it and how long it took; error is empty when the answer
 // was right: 200, gzip, and every heartbeat healthy.
-struct TimedScrape {
-  Seconds latency{};
-  std::string error;
-};
-
-TimedScrape gzip_scrape(int port, bool basic_auth) {
-  std::map<std::string, std::string> headers = {{"Accept-Encoding", "gzip"}};
+Scrape gzip_scrape(int port, bool basic_auth) {
+  std::map<std::string, std::string> headers;
   if (basic_auth) headers["Authorization"] = kAliceCredentials;
-  TimedScrape result;
-  const auto start = std::chrono::steady_clock::now();
-  try {
-    const HttpResponse response = http_request(port, "GET", "/metrics", headers);
-    result.latency = std::chrono::steady_clock::now() - start;
-    if (response.status != 200) {
-      result.error = "status " + std::to_string(response.status);
-    } else if (!response.headers.contains("content-encoding") ||
-               response.headers.at("content-encoding") != "gzip") {
-      result.error = "not gzip";
-    } else {
-      const ParseResult parsed = parse_exposition(gunzip(response.body));
-      int healthy = 0;
-      if (parsed.exposition) {
-        for (const auto& [key, state] : parsed.exposition->states) healthy += state == "healthy";
-      }
-      if (healthy != kHeartbeats) {
-        result.error = std::to_string(healthy) + " healthy processes " + parsed.error;
-      }
-    }
-  } catch (const std::exception& e) {
-    result.latency = std::chrono::steady_clock::now() - start;
-    result.error = e.what();
-  }
+  Scrape result = scrape(port, true, "/metrics", headers);
+  if (!result.exposition) return result;
+  const auto& states = result.exposition->states;
+  const auto healthy = std::count_if(states.begin(), states.end(),
+                                     [](const auto& state) { return state.second == "healthy"; });
+  if (healthy != kHeartbeats) result.error = std::to_string(healthy) + " healthy processes";
   return result;
-}
-
-// Peak resident memory so far (VmHWM), in KiB.
-long peak_resident_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("VmHWM:")) return std::stol(line.substr(6));
-  }
-  return -1;
 }
 
 // Scrapes every 250 ms while `attack` goes on, then stops the attack and scrapes once more;
@@ -118,11 +84,11 @@ void scrape_through(Fleet& fleet, Attack& attack, const std::string& name, bool 
   std::size_t min_open = open_at_start;
   const auto until = std::chrono::steady_clock::now() + kAttackFor;
   while (std::chrono::steady_clock::now() < until) {
-    const TimedScrape scrape = gzip_scrape(fleet.port(), basic_auth);
+    const Scrape answer = gzip_scrape(fleet.port(), basic_auth);
     INFO(name << ": scrape " << during.size() << " during the attack");
-    CHECK(scrape.error == "");
-    CHECK(scrape.latency < kAnswerBound);
-    during.push_back(scrape.latency.count());
+    CHECK(answer.error == "");
+    CHECK(answer.latency < kAnswerBound);
+    during.push_back(answer.latency.count());
     min_open = std::min(min_open, attack.open());
     std::this_thread::sleep_for(250ms);
   }
@@ -131,7 +97,7 @@ void scrape_through(Fleet& fleet, Attack& attack, const std::string& name, bool 
   const std::size_t closed = attack.closed_by_server();
   const auto statuses = attack.statuses();
   attack.stop();
-  const TimedScrape after = gzip_scrape(fleet.port(), basic_auth);
+  const Scrape after = gzip_scrape(fleet.port(), basic_auth);
   INFO(name << ": scrape after the attack");
   CHECK(after.error == "");
   CHECK(after.latency < kAnswerBound);
@@ -150,7 +116,7 @@ void scrape_through(Fleet& fleet, Attack& attack, const std::string& name, bool 
 
 TEST_CASE("scrapes are answered while 1,000 slowloris connections are open", "[fault]") {
   Fleet fleet(false);
-  const TimedScrape quiet = gzip_scrape(fleet.port(), false);
+  const Scrape quiet = gzip_scrape(fleet.port(), false);
   REQUIRE(quiet.error == "");
   std::printf("slowloris: quiet scrape of %d heartbeats %.3f s\n", kHeartbeats,
               quiet.latency.count());

@@ -33,15 +33,6 @@ namespace {
 
 constexpr long kMiB = 1024;  // in KiB, as /proc/<pid>/status counts
 
-// VmHWM of a process in KiB: the peak of its resident memory.
-long peak_resident_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("VmHWM:")) return std::stol(line.substr(std::strlen("VmHWM:")));
-  }
-  return -1;
-}
-
 // Writes `count` heartbeats named <prefix><i>.json into `folder` as nobody, each naming pid 1
 // (alive) with `status`. Only `distinct` of them are files of their own, the rest hard links to
 // those (nobody's own files, so fs.protected_hardlinks allows them): to the exporter each name is

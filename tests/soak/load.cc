@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "support/http_client.h"
 
@@ -141,11 +142,11 @@ ParseResult parse_exposition(std::string_view text) {
   return ParseResult{std::move(exposition), ""};
 }
 
-Scrape scrape(int port, bool gzip, const std::string& path) {
+Scrape scrape(int port, bool gzip, const std::string& path,
+              std::map<std::string, std::string> headers) {
   Scrape result;
   auto started = std::chrono::steady_clock::now();
   try {
-    std::map<std::string, std::string> headers;
     if (gzip) headers["Accept-Encoding"] = "gzip";
     HttpResponse response = http_get(port, path, headers);
     result.latency = std::chrono::steady_clock::now() - started;
@@ -171,13 +172,24 @@ Scrape scrape(int port, bool gzip, const std::string& path) {
   return result;
 }
 
-long resident_kib(pid_t pid) {
+namespace {
+
+// A "Name:   123 kB" line of /proc/<pid>/status, in KiB; -1 when it cannot be read.
+long status_kib(pid_t pid, std::string_view name) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(status, line);) {
-    if (line.starts_with("VmRSS:")) return std::stol(line.substr(std::strlen("VmRSS:")));
+    if (line.starts_with(name) && line.size() > name.size() && line[name.size()] == ':') {
+      return std::stol(line.substr(name.size() + 1));
+    }
   }
   return -1;
 }
+
+}  // namespace
+
+long resident_kib(pid_t pid) { return status_kib(pid, "VmRSS"); }
+
+long peak_resident_kib(pid_t pid) { return status_kib(pid, "VmHWM"); }
 
 double cpu_seconds(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");

@@ -48,13 +48,16 @@ struct Scrape {
   std::chrono::duration<double> latency{};
 };
 
-// GETs the metrics, asking for gzip when `gzip` is set. The scrape fails on a connection error, a
-// status other than 200, a Content-Encoding that does not match the request, or a body that does
-// not parse.
-Scrape scrape(int port, bool gzip = false, const std::string& path = "/metrics");
+// GETs the metrics, asking for gzip when `gzip` is set, with `headers` (e.g. Authorization) too.
+// The scrape fails on a connection error, a status other than 200, a Content-Encoding that does
+// not match the request, or a body that does not parse.
+Scrape scrape(int port, bool gzip = false, const std::string& path = "/metrics",
+              std::map<std::string, std::string> headers = {});
 
 // VmRSS of a process in KiB, from /proc/<pid>/status; -1 when it cannot be read.
 long resident_kib(pid_t pid);
+// Its peak so far (VmHWM), likewise.
+long peak_resident_kib(pid_t pid);
 
 // User plus system CPU time a process has used, from /proc/<pid>/stat; -1 when unknown.
 double cpu_seconds(pid_t pid);
