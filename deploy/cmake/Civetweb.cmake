@@ -22,9 +22,13 @@ target_include_directories(civetweb_static SYSTEM BEFORE
 # USE_STACK_SIZE: each connection has a worker thread of its own (--web.max-connections of
 # them), so their stacks are 256 KiB instead of glibc's 8 MiB: 1,024 workers reserve 256 MiB of
 # address space, not 8 GiB. The deepest request path touches 32 KiB (tests/README.md).
+# ALTERNATIVE_QUEUE: a new connection goes to the idle worker with the lowest index, not to
+# whichever a condition variable wakes (in turn, all of them over time), so that only as many
+# workers touch their stack and request buffer as ever served at once; it costs an eventfd per
+# worker.
 target_compile_definitions(civetweb_static
                            PRIVATE USE_IPV6 NO_SSL_DL OPENSSL_API_3_0 NO_CGI NO_FILES NDEBUG
-                                   USE_STACK_SIZE=262144)
+                                   USE_STACK_SIZE=262144 ALTERNATIVE_QUEUE)
 # Third-party code: its warnings are not ours to fix, and the sanitizer builds leave it
 # uninstrumented, as Debian's shared library was.
 target_compile_options(civetweb_static PRIVATE -w -fno-sanitize=all)

@@ -89,18 +89,22 @@ rlim_t raise_open_file_limit() {
   return limit.rlim_cur;
 }
 
-// Says how many connections are served at once, and warns when the open file limit allows fewer
-// (accept() then fails with EMFILE while connections wait).
-void log_connection_limit(unsigned max_connections, rlim_t open_files) {
-  // Listening sockets, the log, heartbeat files being read and the pidfds of watched processes.
+// How many connections the web server may serve at once: --web.max-connections, unless the open
+// file limit allows fewer. Each connection takes a descriptor and its worker an eventfd, and
+// civetweb neither starts with too few (it crashes) nor serves well when accept() fails with
+// EMFILE (its listening thread spins); the rest is for listening sockets, the log, heartbeat
+// files being read and the pidfds of watched processes.
+unsigned connection_limit(unsigned wanted, rlim_t open_files) {
   constexpr rlim_t kOtherDescriptors = 256;
-  log::info("serving connections", {{"max_connections", std::to_string(max_connections)},
-                                    {"open_files_limit", std::to_string(open_files)}});
-  if (open_files < max_connections + kOtherDescriptors) {
-    log::warn("the open file limit allows fewer connections than --web.max-connections",
-              {{"open_files_limit", std::to_string(open_files)},
-               {"max_connections", std::to_string(max_connections)}});
-  }
+  const rlim_t allowed =
+      open_files > kOtherDescriptors + 2 ? (open_files - kOtherDescriptors) / 2 : 1;
+  if (allowed >= wanted) return wanted;
+  log::warn(
+      "the open file limit allows fewer connections than --web.max-connections; serving fewer",
+      {{"open_files_limit", std::to_string(open_files)},
+       {"max_connections", std::to_string(wanted)},
+       {"serving", std::to_string(allowed)}});
+  return static_cast<unsigned>(allowed);
 }
 
 // Parses and checks the command line and sets up logging. Returns the exit status when the
@@ -219,7 +223,8 @@ int run(int argc, char** argv) {
                  telemetry_path,
                  {},
                  web_config.basic_auth_users};
-  web.max_connections = *detail::parse_integer<unsigned>(flags.get("web.max-connections"));
+  web.max_connections = connection_limit(
+      *detail::parse_integer<unsigned>(flags.get("web.max-connections")), open_files);
   if (flags.get("web.enable-lifecycle") == "true")
     web.reload = [&reloader] { return reloader.reload(); };
   std::unique_ptr<WebServer> server;
@@ -243,7 +248,8 @@ int run(int argc, char** argv) {
              {"telemetry_path", telemetry_path},
              {"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
-  log_connection_limit(server->max_connections(), open_files);
+  log::info("serving connections", {{"max_connections", std::to_string(server->max_connections())},
+                                    {"open_files_limit", std::to_string(open_files)}});
   warn_about_writable_heartbeat_dirs(*config);
   return wait_for_signals(signals, reloader, tls.get());
 }

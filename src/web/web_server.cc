@@ -16,6 +16,7 @@
 #include <cstring>
 #include <exception>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "util/log.h"
@@ -264,10 +265,10 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollect
 
   CivetCallbacks callbacks{};
   callbacks.begin_request = &WebServer::begin_request;
-  // civetweb reports its own errors (bind failures) through log_message; keep them off stderr,
-  // the CivetException below carries the reason. A worker thread it could not start (a tasks
-  // limit below --web.max-connections) it only logs, and its listening thread, started last,
-  // may then be missing too: remember it, to refuse to start below.
+  // civetweb reports its own errors through log_message; keep them off stderr and remember the
+  // first one, to say why the start failed. A worker thread it could not start (a tasks limit
+  // below --web.max-connections) it only logs, and its listening thread, started last, may then
+  // be missing too: that fails the start below.
   callbacks.log_message = &WebServer::log_message;
   if (options.max_connections == 0) {
     throw std::runtime_error("--web.max-connections must be at least 1");
@@ -295,17 +296,20 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollect
   try {
     server_ = std::make_unique<CivetServer>(civet_options, &callbacks, this);
   } catch (const std::exception&) {
-    // civetweb's exception only says that binding failed; binds of our own say where and why.
+    // civetweb's exception only says that the start failed; binds of our own say where and why.
     auto failure = bind_failure(options.listen_addresses);
-    if (!failure) {
-      throw std::runtime_error("cannot listen on " + ports + ": civetweb could not bind it");
+    if (failure) {
+      throw std::runtime_error("cannot listen on " + failure->address + ": " + failure->reason);
     }
-    throw std::runtime_error("cannot listen on " + failure->address + ": " + failure->reason);
+    // One eventfd per worker (ALTERNATIVE_QUEUE) may exceed the open file limit.
+    throw std::runtime_error("cannot start the web server on " + ports + " with " +
+                             std::to_string(options.max_connections) + " workers: " +
+                             (start_error_.empty() ? "civetweb could not bind it" : start_error_));
   }
-  if (!thread_failure_.empty()) {
+  if (start_error_.find("worker thread") != std::string::npos) {
     server_.reset();
     throw std::runtime_error("cannot start " + std::to_string(options.max_connections) +
-                             " web worker threads (civetweb: " + thread_failure_ +
+                             " web worker threads (civetweb: " + start_error_ +
                              "): lower --web.max-connections or raise the tasks limit (systemd "
                              "TasksMax=, the container's pids limit)");
   }
@@ -333,13 +337,12 @@ int WebServer::port() const {
 }
 
 int WebServer::log_message(const mg_connection* conn, const char* message) {
-  // Only mg_start logs these, on the thread that runs the constructor.
-  const std::string_view text = message != nullptr ? message : "";
-  if (text.find("Cannot start worker thread") != std::string_view::npos ||
-      text.find("Cannot create threads") != std::string_view::npos) {
-    auto* server = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
-    auto* self = static_cast<WebServer*>(const_cast<void*>(server->getUserContext()));
-    if (self->thread_failure_.empty()) self->thread_failure_ = text;
+  auto* server = static_cast<CivetServer*>(mg_get_user_data(mg_get_context(conn)));
+  auto* self = static_cast<WebServer*>(const_cast<void*>(server->getUserContext()));
+  // Only what mg_start says on the constructor's thread; workers log later, on their own.
+  if (std::this_thread::get_id() == self->constructor_thread_ && self->start_error_.empty() &&
+      message != nullptr) {
+    self->start_error_ = message;
   }
   return 1;
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "metrics/collector.h"
@@ -100,8 +101,9 @@ class WebServer {
   // Landing pages asked for together share one check and one rendering, as scrapes share one
   // collection: each check of a large fleet takes tens of MiB.
   SingleFlight<std::shared_ptr<const std::string>> landing_page_;
-  // What civetweb said when it could not start a worker thread; empty when all started.
-  std::string thread_failure_;
+  // The first error civetweb logged while the constructor started it, on that thread.
+  std::thread::id constructor_thread_ = std::this_thread::get_id();
+  std::string start_error_;
   std::unique_ptr<CivetServer> server_;
 };
 

@@ -1,6 +1,7 @@
 // The web server's limits on a single misbehaving connection, over real loopback sockets: a
 // request header too large, one sent too slowly, and a client that never reads its responses.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "fault/fault_support.h"
 #include "fault/misbehaving_clients.h"
 #include "heartbeat_exporter/writer.h"
 #include "soak/load.h"
@@ -123,4 +125,38 @@ TEST_CASE("a client that pipelines requests and never reads is given up and clos
   CHECK(closed);
   CHECK(after < 15s);
   CHECK(scrape(fleet.port()).exposition);
+}
+
+TEST_CASE("a tasks limit below --web.max-connections fails the start with one line saying so",
+          "[fault]") {
+  TempDir dir;
+  require_root_and_reachable(dir.path());
+  const auto config = dir.write("config.json", R"({"heartbeat_dirs": [{"path": "hb"}]})");
+  ::chmod(config.c_str(), 0644);
+  // RLIMIT_NPROC counts the user's threads: nobody may start about 300 of them, not 1,024.
+  std::vector<std::string> argv = {"prlimit", "--nproc=300"};
+  argv.insert(argv.end(), kAsNobody.begin(), kAsNobody.end());
+  argv.insert(argv.end(), {HEARTBEAT_EXPORTER_BINARY, "--config.file=" + config.string(),
+                           "--web.listen-address=127.0.0.1:0"});
+  const RunResult result = run(argv);
+  INFO(result.err);
+  CHECK(result.exit_code == 1);
+  CHECK(log_lines(result.err, {"cannot start 1024 web worker threads",
+                               "lower --web.max-connections or raise the tasks limit"})
+            .size() == 1);
+}
+
+TEST_CASE("an open file limit too low for --web.max-connections serves fewer, with a warning",
+          "[fault]") {
+  TempDir dir;
+  heartbeat_exporter::HeartbeatWriter(dir / "hb", "job").beat();
+  const auto config = dir.write("config.json", R"({"heartbeat_dirs": [{"path": "hb"}]})");
+  // Each connection needs its socket and its worker's eventfd, and 256 are kept for the rest.
+  WrappedExporter exporter({"prlimit", "--nofile=600:600"}, config, dir.path());
+  const std::string log = exporter.process().stderr_text();
+  CHECK(
+      log_lines(log, {"level=warn", "open_files_limit=600", "max_connections=1024", "serving=172"})
+          .size() == 1);
+  CHECK(log_lines(log, {"serving connections", "max_connections=172"}).size() == 1);
+  CHECK(scrape(exporter.port()).exposition);
 }
