@@ -21,6 +21,7 @@
 #include "util/parse_integer.h"
 #include "util/text.h"
 #include "util/time_format.h"
+#include "util/utf8.h"
 #include "version.h"
 
 namespace heartbeat_exporter {
@@ -181,8 +182,17 @@ void print_table(const MonitorReport& report) {
 
 void print_json(const MonitorReport& report) {
   rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> json(buffer);
+  // ASCII output: every non-ASCII character is written as \uXXXX, so that no C1 control (the
+  // one-byte CSI U+009B among them) from a heartbeat file reaches the terminal raw.
+  rapidjson::Writer<rapidjson::StringBuffer, rapidjson::UTF8<>, rapidjson::ASCII<>> json(buffer);
+  // Paths and messages may hold bytes that are not UTF-8 (a file name is any bytes): those are
+  // written as "\\xHH" text rather than making the writer stop half way.
   auto string = [&json](std::string_view text) {
+    std::string escaped;
+    if (!detail::is_valid_utf8(text)) {
+      escaped = detail::escape_bytes(text, detail::EscapedBytes::kAllButPrintableAscii);
+      text = escaped;
+    }
     json.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
   };
   json.StartObject();
