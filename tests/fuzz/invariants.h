@@ -240,7 +240,7 @@ inline bool reason_fits(HealthState state, std::string_view reason) {
     case HealthState::kHealthy:
       return reason.empty();
     case HealthState::kTimedOut:
-      return reason == "timed_out";
+      return reason == "timed_out" || reason == "missed_schedule";
     case HealthState::kErrorStatus:
       return reason == "error_status";
     case HealthState::kStalePid:
