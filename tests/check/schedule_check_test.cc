@@ -52,12 +52,7 @@ ProcessConfig job(std::shared_ptr<const Schedule> schedule, double grace_seconds
 }
 
 ReadResult heartbeat_at(Timestamp timestamp, std::string status = "running") {
-  HeartbeatData data;
-  data.process_key = "backup";
-  data.pid = kPid;
-  data.timestamp = timestamp;
-  data.status = std::move(status);
-  return ReadResult::success(data);
+  return testing::heartbeat_read("backup", kPid, timestamp, std::move(status));
 }
 
 const FakeProcessTable kNoProcesses;
