@@ -193,6 +193,17 @@ TEST_CASE("a deadline is set for a dead process too, and not without a heartbeat
   CHECK_FALSE(future.deadline_seconds.has_value());
 }
 
+TEST_CASE("a heartbeat from year 1 is judged against the slowest schedule in bounded time") {
+  // A writer may name any timestamp from year 1 on; the search from it stays bounded.
+  const ProcessConfig process = job(schedule_of("0 0 29 2 */7", "America/New_York"), 300);
+  CheckResult result = decide_health(process, heartbeat_at(at("0001-01-01T00:00:00Z"), "done"),
+                                     at("2026-12-02T00:00:00Z"), kNoProcesses);
+  CHECK(result.state == HealthState::kTimedOut);
+  CHECK(result.reason == "missed_schedule");
+  REQUIRE(result.deadline_seconds.has_value());
+  CHECK(*result.deadline_seconds < to_unix_seconds(at("0030-01-01T00:00:00Z")));
+}
+
 TEST_CASE("processes of a scheduled folder are judged by the folder's schedule on a fake clock") {
   testing::TempDir dir;
   std::filesystem::create_directories(dir / "jobs");
