@@ -4,9 +4,13 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 namespace heartbeat_exporter {
 namespace {
+
+using namespace std::chrono_literals;
 
 // "2026-03-29T03:00:00+02:00": every expected instant is written in the zone's local time with
 // the offset it has then, so that the table reads as a wall clock does.
@@ -254,6 +258,23 @@ TEST_CASE("the slowest schedule answers 2 x 365 searches quickly") {
   auto elapsed = std::chrono::steady_clock::now() - started;
   CHECK(found == 2 * 365);
   CHECK(elapsed < std::chrono::seconds(2));
+}
+
+// The checker searches on several threads, and a zone's file is read at its first use.
+TEST_CASE("threads that search one schedule at once, in a zone not used before, agree",
+          "[threads]") {
+  const Schedule schedule = schedule_of("*/7 1-5/2 * * mon-fri", "Asia/Tokyo");
+  const Timestamp start = at("2026-12-02T00:00:00Z");
+  std::vector<std::vector<std::optional<Timestamp>>> seen(4);
+  std::vector<std::thread> threads;
+  for (auto& answers : seen) {
+    threads.emplace_back([&schedule, &answers, start] {
+      for (int i = 0; i < 2000; ++i) answers.push_back(schedule.next_after(start + i * 1min));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& answers : seen) CHECK(answers == seen[0]);
+  CHECK(text_of(seen[0][0]) == format_timestamp(at("2026-12-03T01:00:00+09:00")));
 }
 
 }  // namespace
