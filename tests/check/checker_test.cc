@@ -102,13 +102,9 @@ ProcessConfig process_config(double timeout_seconds = 60, bool check_pid = true)
 }
 
 ReadResult heartbeat_at(Timestamp timestamp, std::string status = "running") {
-  HeartbeatData data;
-  data.process_key = "my_server";
-  data.pid = kPid;
-  data.timestamp = timestamp;
-  data.status = std::move(status);
-  data.iteration = 42;
-  return ReadResult::success(data);
+  ReadResult read = testing::heartbeat_read("my_server", kPid, timestamp, std::move(status));
+  read.heartbeat->iteration = 42;
+  return read;
 }
 
 FakeProcessTable table_with_live_pid(std::optional<Timestamp> start_time = kNow - 24h) {

@@ -4,7 +4,8 @@
 Starts Alertmanager, heartbeat_exporter and Prometheus on free loopback ports, with Prometheus
 loading the shipped deploy/prometheus/alerts.yml. A shell loop beats with heartbeatctl until it
 is killed; the test then waits for HeartbeatProcessDead to fire in Prometheus and to reach
-Alertmanager. On the way it evaluates every PromQL expression of dashboards/heartbeat.json
+Alertmanager. Meanwhile a job scheduled every minute with 5 s of grace beats once and misses
+its next run, and HeartbeatJobMissed must fire for it, naming its schedule. On the way it evaluates every PromQL expression of dashboards/heartbeat.json
 against that Prometheus and checks that each one returns data.
 
 Python standard library only. Exit status 0 on success, 1 on failure.
@@ -31,6 +32,10 @@ from processes import die_with_parent, free_port  # noqa: E402
 STATES = ["healthy", "timed_out", "no_heartbeat", "stale_pid", "error_status"]
 PROCESS = "worker"
 JOB = "heartbeat"
+# A job due every minute with 5 s of grace: its one heartbeat is overdue within 65 s.
+SCHEDULED = "nightly_report"
+SCHEDULE = "* * * * *"
+GRACE_SECONDS = 5
 
 # Every wait is bounded; generous because CI runs this beside the unit tests on two cores.
 START_TIMEOUT = 60
@@ -38,6 +43,7 @@ HEALTHY_TIMEOUT = 60
 DASHBOARD_TIMEOUT = 60
 STALE_TIMEOUT = 30
 FIRING_TIMEOUT = 150  # after the kill; the rule's `for: 1m` is most of it
+JOB_MISSED_TIMEOUT = 150  # after the job's heartbeat; the next minute plus grace is most of it
 ALERTMANAGER_TIMEOUT = 60
 HTTP_TIMEOUT = 5
 
@@ -449,9 +455,14 @@ def start_server(name, make_argv, ready_url_of, workdir, children):
 def start_exporter(exporter, workdir, children):
     heartbeats = os.path.join(workdir, "heartbeats")
     os.mkdir(heartbeats)
+    os.mkdir(os.path.join(workdir, "jobs"))
     config = os.path.join(workdir, "exporter.json")
     with open(config, "w") as f:
-        json.dump({"heartbeat_dirs": [{"path": heartbeats, "timeout_seconds": 30}]}, f)
+        json.dump({"heartbeat_dirs": [{"path": heartbeats, "timeout_seconds": 30}],
+                   "processes": {SCHEDULED: {
+                       "heartbeat_path": os.path.join(workdir, "jobs", f"{SCHEDULED}.json"),
+                       "schedule": SCHEDULE, "grace_seconds": GRACE_SECONDS,
+                       "check_pid": False}}}, f)
     child = Child("exporter", [exporter, f"--config.file={config}",
                                "--web.listen-address=127.0.0.1:0"], workdir)
     children.append(child)
@@ -465,9 +476,9 @@ def start_exporter(exporter, workdir, children):
     return heartbeats, address
 
 
-def firing(alerts, alertname):
+def firing(alerts, alertname, process=PROCESS):
     return [a for a in alerts if a["labels"].get("alertname") == alertname and
-            a["labels"].get("process") == PROCESS and a.get("state") == "firing"]
+            a["labels"].get("process") == process and a.get("state") == "firing"]
 
 
 def run(args, dashboard, workdir, children):
@@ -509,6 +520,13 @@ def run(args, dashboard, workdir, children):
     wait_until("Prometheus to discover the Alertmanager",
                lambda: http_get(prometheus.url + "/api/v1/alertmanagers")[1]["data"]
                ["activeAlertmanagers"], START_TIMEOUT, servers)
+
+    # The job runs once, now; its next run, due within a minute, never comes.
+    subprocess.run([args.heartbeatctl, "beat", "--dir", os.path.join(workdir, "jobs"),
+                    "--key", SCHEDULED], check=True, timeout=HTTP_TIMEOUT)
+    job_beat_at = time.monotonic()
+    log(f"{SCHEDULED} beat once; it is due again within a minute ({SCHEDULE!r}, "
+        f"grace {GRACE_SECONDS} s)")
 
     # The heartbeat's pid is the loop's shell, heartbeatctl's parent.
     writer = Child("writer", ["/bin/sh", "-c",
@@ -600,6 +618,30 @@ def run(args, dashboard, workdir, children):
         if not prometheus.query(substitute(annotation["expr"], values)):
             raise Failure(f"annotation {annotation['name']!r} shows no firing alert")
     log("the timeline, stat panels and alert annotation show the dead process")
+
+    check_job_missed(prometheus, exporter_address, job_beat_at, servers)
+
+
+def check_job_missed(prometheus, exporter_address, job_beat_at, servers):
+    """HeartbeatJobMissed fires for the job whose run did not come, naming its schedule."""
+    alert = wait_until(f"HeartbeatJobMissed to fire for {SCHEDULED}",
+                       lambda: firing(prometheus.alerts(), "HeartbeatJobMissed", SCHEDULED),
+                       JOB_MISSED_TIMEOUT - (time.monotonic() - job_beat_at), servers)[0]
+    log(f"HeartbeatJobMissed is firing {time.monotonic() - job_beat_at:.1f} s after the job's "
+        f"heartbeat (since {alert.get('activeAt')}): {alert['labels']}")
+    expected = {"alertname": "HeartbeatJobMissed", "job": JOB, "instance": exporter_address,
+                "process": SCHEDULED, "severity": "warning", "state": "timed_out",
+                "schedule": SCHEDULE, "timezone": "UTC"}
+    wrong = {k: alert["labels"].get(k) for k, v in expected.items() if alert["labels"].get(k) != v}
+    if wrong:
+        raise Failure(f"HeartbeatJobMissed has labels {alert['labels']}, expected {expected}")
+    description = alert["annotations"].get("description", "")
+    for part in (f'its schedule "{SCHEDULE}" (UTC)', "it was due by "):
+        if part not in description:
+            raise Failure(f"HeartbeatJobMissed's description lacks {part!r}: {description!r}")
+    hung = firing(prometheus.alerts(), "HeartbeatProcessHung", SCHEDULED)
+    if hung:
+        raise Failure(f"the missed job also raised HeartbeatProcessHung: {hung}")
 
 
 def parse_args():

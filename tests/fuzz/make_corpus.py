@@ -122,8 +122,8 @@ def configs():
         "processes": {
             "my_server": {"heartbeat_path": "/var/lib/heartbeats/my_server.json",
                           "timeout_seconds": 30},
-            "nightly_backup": {"heartbeat_path": "backup.json", "timeout_seconds": 90000,
-                               "check_pid": False, "labels": {"team": "storage"}},
+            "nightly_backup": {"heartbeat_path": "backup.json", "schedule": "0 2 * * *",
+                               "timezone": "Europe/Berlin", "labels": {"team": "storage"}},
         },
         "heartbeat_dirs": [{"path": "/var/lib/heartbeats/workers", "timeout_seconds": 60,
                             "labels": {"team": "batch"}}],
@@ -137,6 +137,11 @@ def configs():
             '{"processes": {"b": {"heartbeat_path": "b.json"}, "a": {"heartbeat_path": "a.json"}},'
             ' "default_timeout_seconds": 2.5}',
         "valid_unicode_key.json": json.dumps({"processes": {"caf\u00e9": {"heartbeat_path": "x"}}}),
+        "valid_schedules.json": json.dumps({
+            "processes": {"a": {"heartbeat_path": "a", "schedule": "*/7 1-5/2 29 feb SUN,7",
+                                "timezone": "America/New_York", "grace_seconds": 0},
+                          "b": {"heartbeat_path": "b", "schedule": "@annually"}},
+            "heartbeat_dirs": [{"path": "d", "schedule": "30 2 31 2 1", "grace_seconds": 1.5}]}),
     }
     invalid = {
         "unknown_field.json": '{"processes": {"my_server": {"heartbeat_path": "a", "timeout_secs": 1}}}',
@@ -162,6 +167,18 @@ def configs():
         "trailing_garbage.json": "{} {}",
         "nul_byte.json": b"{}\0{\"x\": 1}",
         "bad_utf8.json": b'{"processes": {"caf\xe9": {"heartbeat_path": "x"}}}',
+        "schedule_never_due.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 30 2 *"}}}',
+        "schedule_range_backwards.json": '{"heartbeat_dirs": [{"path": "d", "schedule": "0 0 * * fri-mon"}]}',
+        "schedule_control_char.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 * * *\\n"}}}',
+        "timezone_unknown.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "timezone": "../../etc/passwd"}}}',
+        "timezone_without_schedule.json": '{"processes": {"a": {"heartbeat_path": "x", "timezone": "UTC"}}}',
+        "grace_negative.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "grace_seconds": -1}}}',
+        "schedule_never_due.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 30 2 *"}}}',
+        "schedule_range_backwards.json": '{"heartbeat_dirs": [{"path": "d", "schedule": "0 0 * * fri-mon"}]}',
+        "schedule_control_char.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 * * *\\n"}}}',
+        "timezone_unknown.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "timezone": "../../etc/passwd"}}}',
+        "timezone_without_schedule.json": '{"processes": {"a": {"heartbeat_path": "x", "timezone": "UTC"}}}',
+        "grace_negative.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "grace_seconds": -1}}}',
         "deep_nesting.json": '{"processes": ' + "[" * 2000 + "]" * 2000 + "}",
     }
     for name, content in {**valid, **invalid}.items():
