@@ -148,6 +148,11 @@ MonitorReport random_report(std::size_t processes, std::uint32_t seed) {
     result.heartbeat->iteration = random();
     if (chance(50)) result.heartbeat->iteration = *result.heartbeat->iteration % 100000;
     if (chance(10)) result.heartbeat->iteration.reset();
+    if (chance(20)) {
+      result.heartbeat->exit_code = std::uniform_int_distribution<int>(0, kMaxExitCode)(random);
+      result.heartbeat->duration = std::chrono::microseconds(random() % 100'000'000'000);
+    }
+    if (chance(20)) result.heartbeat->last_success = result.heartbeat->timestamp - 1h;
     results.push_back(std::move(result));
   }
   return report_of(std::move(results));
@@ -306,6 +311,33 @@ TEST_CASE("families with no series are left out, HELP and TYPE included") {
   CHECK(text.find("# TYPE heartbeat_timeout_seconds gauge\n") != std::string::npos);
 }
 
+TEST_CASE(
+    "a run's exit code, duration and last success are series only where a heartbeat has "
+    "them") {
+  auto failed = result_of("backup", HealthState::kErrorStatus);
+  failed.heartbeat->exit_code = 3;
+  failed.heartbeat->duration = 17250001us;
+  failed.heartbeat->last_success = kHeartbeatTime - 24h;
+  auto running = result_of("report", HealthState::kHealthy);
+  running.heartbeat->last_success = kHeartbeatTime - 1h + 500ms;
+  auto report = report_of({failed, running, result_of("daemon", HealthState::kHealthy)});
+  const std::string text = render_process_families(report, 1).joined();
+  CHECK(text == serializer_text(report));
+  CHECK_THAT(text, Catch::Matchers::Contains("# TYPE heartbeat_exit_code gauge\n"
+                                             "heartbeat_exit_code{process=\"backup\"} 3\n#"));
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "heartbeat_last_run_duration_seconds{process=\"backup\"} 17.250001\n#"));
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "heartbeat_last_success_timestamp_seconds{process=\"backup\"} 1770184800\n"
+                       "heartbeat_last_success_timestamp_seconds{process=\"report\"} "
+                       "1770267600.5\n"));
+  CHECK(text.find("heartbeat_exit_code{process=\"report\"}") == std::string::npos);
+  for (std::string_view family : {"heartbeat_exit_code", "heartbeat_last_run_duration_seconds",
+                                  "heartbeat_last_success_timestamp_seconds"}) {
+    CHECK(text.find(std::string(family) + "{process=\"daemon\"}") == std::string::npos);
+  }
+}
+
 TEST_CASE("a big random report renders as TextSerializer does, serially and in parallel",
           "[threads]") {
   auto report = random_report(6000, 20260205);
@@ -318,7 +350,7 @@ TEST_CASE("a big random report renders as TextSerializer does, serially and in p
     auto parallel = render_process_families(report, threads);
     CHECK(parallel.joined() == expected);
     // Six families, each a header piece and one piece per thread.
-    CHECK(parallel.pieces.size() == 6 * (threads + 1));
+    CHECK(parallel.pieces.size() == kProcessFamilies.size() * (threads + 1));
   }
 }
 
@@ -337,7 +369,7 @@ TEST_CASE(
   const auto serial = render_process_families(report, 1, 100);
   CHECK(serial.joined() == expected);
   // Six families, each a header piece and ceil(1050 / 100) pieces of series.
-  CHECK(serial.pieces.size() == 6 * (1 + 11));
+  CHECK(serial.pieces.size() == kProcessFamilies.size() * (1 + 11));
   CHECK(serial.pieces[0].rfind("# HELP heartbeat_state ", 0) == 0);
   CHECK(serial.pieces[1].rfind("heartbeat_state{process=\"proc-100000\"", 0) == 0);
   CHECK(serial.pieces[11].rfind("heartbeat_state{process=\"proc-101000", 0) == 0);
