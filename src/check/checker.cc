@@ -109,7 +109,8 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
   Lateness lateness = judge_lateness(process, heartbeat, now, age_seconds);
   result.deadline_seconds = lateness.deadline_seconds;
 
-  if (process.check_pid) {
+  // A run's final heartbeat (it carries the exit code) names a process that is meant to be gone.
+  if (process.check_pid && !heartbeat.exit_code) {
     std::string pid = std::to_string(heartbeat.pid);
     ProcessInfo info = processes.lookup(heartbeat.pid);
     if (info.liveness == Liveness::kGone) {
@@ -135,9 +136,12 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
 
   // The status itself is shown where a status belongs (escaped); a reason never echoes what a
   // file holds.
-  if (heartbeat.status != "running") {
+  // A run that completed stays healthy until a newer heartbeat is overdue, as a running one.
+  if (heartbeat.status != "running" && heartbeat.status != kStatusCompleted) {
     return verdict(std::move(result), HealthState::kErrorStatus, "error_status",
-                   "status is not \"running\"");
+                   heartbeat.exit_code
+                       ? "the run ended with exit code " + std::to_string(*heartbeat.exit_code)
+                       : "status is not \"running\"");
   }
 
   return verdict(std::move(result), HealthState::kHealthy, "", "");
@@ -223,7 +227,9 @@ MonitorReport Checker::check_all(const Config& config) const {
   // Every pid at once, so that the process table can answer them together.
   std::vector<std::int64_t> pids;
   for (std::size_t i = 0; i < count; ++i) {
-    if (discovery.processes[i].check_pid && reads[i].ok()) pids.push_back(reads[i].heartbeat->pid);
+    if (discovery.processes[i].check_pid && reads[i].ok() && !reads[i].heartbeat->exit_code) {
+      pids.push_back(reads[i].heartbeat->pid);
+    }
   }
   const PrefetchedProcesses processes(pids, processes_.lookup_all(pids));
 

@@ -51,6 +51,18 @@ inline std::optional<double> pid(const CheckResult& result) {
   if (!result.heartbeat) return std::nullopt;
   return static_cast<double>(result.heartbeat->pid);
 }
+inline std::optional<double> exit_code(const CheckResult& result) {
+  if (!result.heartbeat || !result.heartbeat->exit_code) return std::nullopt;
+  return *result.heartbeat->exit_code;
+}
+inline std::optional<double> last_run_duration_seconds(const CheckResult& result) {
+  if (!result.heartbeat || !result.heartbeat->duration) return std::nullopt;
+  return std::chrono::duration<double>(*result.heartbeat->duration).count();
+}
+inline std::optional<double> last_success_timestamp_seconds(const CheckResult& result) {
+  if (!result.heartbeat || !result.heartbeat->last_success) return std::nullopt;
+  return to_unix_seconds(*result.heartbeat->last_success);
+}
 
 inline std::optional<double> deadline_timestamp_seconds(const CheckResult& result) {
   return result.deadline_seconds;
@@ -70,7 +82,7 @@ inline std::vector<std::pair<std::string_view, std::string_view>> schedule_label
 
 // The per-process families, in the order they are exposed. heartbeat_state comes first and is
 // the one without a value accessor.
-inline constexpr std::array<ProcessFamily, 8> kProcessFamilies = {{
+inline constexpr std::array<ProcessFamily, 11> kProcessFamilies = {{
     {"heartbeat_state",
      "Health state of a monitored process: 1 for its current state, 0 for the others.",
      FamilyType::kGauge, nullptr},
@@ -93,6 +105,15 @@ inline constexpr std::array<ProcessFamily, 8> kProcessFamilies = {{
     {"heartbeat_schedule_info",
      "The schedule of a job, as configured, and its time zone; always 1.", FamilyType::kGauge,
      &detail::schedule_info, &detail::schedule_labels},
+    {"heartbeat_exit_code",
+     "Exit code of the job's last finished run (128 + n for signal n), from its final heartbeat.",
+     FamilyType::kGauge, &detail::exit_code},
+    {"heartbeat_last_run_duration_seconds",
+     "Duration of the job's last finished run, from its final heartbeat.", FamilyType::kGauge,
+     &detail::last_run_duration_seconds},
+    {"heartbeat_last_success_timestamp_seconds",
+     "Unix time at which the job's latest successful run started.", FamilyType::kGauge,
+     &detail::last_success_timestamp_seconds},
 }};
 
 }  // namespace heartbeat_exporter

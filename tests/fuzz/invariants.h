@@ -130,7 +130,7 @@ inline HealthState expected_state(const ProcessConfig& process, const ReadResult
   const HeartbeatData& heartbeat = *read.heartbeat;
   const double age = std::chrono::duration<double>(now - heartbeat.timestamp).count();
   if (-age > process.timeout_seconds) return HealthState::kNoHeartbeat;
-  if (process.check_pid) {
+  if (process.check_pid && !heartbeat.exit_code) {
     const ProcessInfo info = processes.lookup(heartbeat.pid);
     if (info.liveness != Liveness::kAlive) return HealthState::kStalePid;
     if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
@@ -138,13 +138,17 @@ inline HealthState expected_state(const ProcessConfig& process, const ReadResult
     }
   }
   if (age > process.timeout_seconds) return HealthState::kTimedOut;
-  if (heartbeat.status != "running") return HealthState::kErrorStatus;
+  if (heartbeat.status != "running" && heartbeat.status != "completed") {
+    return HealthState::kErrorStatus;
+  }
   return HealthState::kHealthy;
 }
 
 inline bool same_heartbeat(const HeartbeatData& a, const HeartbeatData& b) {
   return a.process_key == b.process_key && a.pid == b.pid && a.timestamp == b.timestamp &&
-         a.status == b.status && a.iteration == b.iteration;
+         a.status == b.status && a.iteration == b.iteration && a.exit_code == b.exit_code &&
+         a.started_at == b.started_at && a.duration == b.duration &&
+         a.last_success == b.last_success;
 }
 
 // format_timestamp(t) is canonical and parse_timestamp reads it back as t.

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
 NOW = datetime(2026, 2, 5, 6, 18, 0, tzinfo=timezone.utc)
 BEAT = NOW - timedelta(seconds=30, microseconds=398951)  # 06:17:29.601049
+STARTED = BEAT - timedelta(seconds=17.25)  # a run's start
 
 # pid % 5 in the fake process table: 0 gone, 1 alive (started 05:18), 2 alive (/proc hidden),
 # 3 zombie, 4 alive but started at 06:18 (so the pid was reused after the heartbeat).
@@ -51,6 +52,14 @@ def heartbeats():
         "error_status.json": heartbeat(status="failed: disk full"),
         "timestamp_in_future.json": heartbeat(timestamp=(NOW + timedelta(hours=2)).isoformat()),
         "max_pid_and_iteration.json": heartbeat(pid=4194304, iteration=2**64 - 1),
+        # A run's final heartbeats (heartbeatctl run): not pid-checked, so a gone pid is fine.
+        "run_completed.json": heartbeat(pid=PID_GONE, status="completed", iteration=None,
+                                        exit_code=0, started_at=STARTED.isoformat(),
+                                        duration_seconds=17.25, last_success=STARTED.isoformat()),
+        "run_failed.json": heartbeat(pid=PID_GONE, status="failed", iteration=None, exit_code=3,
+                                     started_at=STARTED.isoformat(), duration_seconds=17.25,
+                                     last_success=(STARTED - timedelta(days=1)).isoformat()),
+        "run_in_progress.json": heartbeat(iteration=None, started_at=STARTED.isoformat()),
     }
     for name, fields in valid.items():
         write("heartbeat", name, json.dumps(fields))

@@ -166,6 +166,11 @@ MonitorReport random_report(std::size_t processes, std::uint32_t seed) {
     result.heartbeat->iteration = random();
     if (chance(50)) result.heartbeat->iteration = *result.heartbeat->iteration % 100000;
     if (chance(10)) result.heartbeat->iteration.reset();
+    if (chance(20)) {
+      result.heartbeat->exit_code = std::uniform_int_distribution<int>(0, kMaxExitCode)(random);
+      result.heartbeat->duration = std::chrono::microseconds(random() % 100'000'000'000);
+    }
+    if (chance(20)) result.heartbeat->last_success = result.heartbeat->timestamp - 1h;
     results.push_back(std::move(result));
   }
   return report_of(std::move(results));
@@ -345,6 +350,33 @@ TEST_CASE("families with no series are left out, HELP and TYPE included") {
     CHECK(text.find(absent) == std::string::npos);
   }
   CHECK(text.find("# TYPE heartbeat_timeout_seconds gauge\n") != std::string::npos);
+}
+
+TEST_CASE(
+    "a run's exit code, duration and last success are series only where a heartbeat has "
+    "them") {
+  auto failed = result_of("backup", HealthState::kErrorStatus);
+  failed.heartbeat->exit_code = 3;
+  failed.heartbeat->duration = 17250001us;
+  failed.heartbeat->last_success = kHeartbeatTime - 24h;
+  auto running = result_of("report", HealthState::kHealthy);
+  running.heartbeat->last_success = kHeartbeatTime - 1h + 500ms;
+  auto report = report_of({failed, running, result_of("daemon", HealthState::kHealthy)});
+  const std::string text = render_process_families(report, 1).joined();
+  CHECK(text == serializer_text(report));
+  CHECK_THAT(text, Catch::Matchers::Contains("# TYPE heartbeat_exit_code gauge\n"
+                                             "heartbeat_exit_code{process=\"backup\"} 3\n#"));
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "heartbeat_last_run_duration_seconds{process=\"backup\"} 17.250001\n#"));
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "heartbeat_last_success_timestamp_seconds{process=\"backup\"} 1770184800\n"
+                       "heartbeat_last_success_timestamp_seconds{process=\"report\"} "
+                       "1770267600.5\n"));
+  CHECK(text.find("heartbeat_exit_code{process=\"report\"}") == std::string::npos);
+  for (std::string_view family : {"heartbeat_exit_code", "heartbeat_last_run_duration_seconds",
+                                  "heartbeat_last_success_timestamp_seconds"}) {
+    CHECK(text.find(std::string(family) + "{process=\"daemon\"}") == std::string::npos);
+  }
 }
 
 TEST_CASE("a big random report renders as TextSerializer does, serially and in parallel",
