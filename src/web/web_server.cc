@@ -263,8 +263,7 @@ int WebServer::begin_request(mg_connection* conn) {
 }
 
 int WebServer::init_ssl(void* ssl_ctx, void* user_data) {
-  // civetweb passes the CivetServer, whose user context is not yet readable through
-  // mg_get_context while mg_start runs.
+  // civetweb passes the CivetServer, whose user context is this WebServer.
   auto* server = static_cast<CivetServer*>(user_data);
   auto* self = static_cast<WebServer*>(const_cast<void*>(server->getUserContext()));
   self->options_.tls->attach(static_cast<ssl_ctx_st*>(ssl_ctx));

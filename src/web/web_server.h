@@ -45,7 +45,7 @@ struct WebOptions {
   std::function<std::optional<std::string>()> reload;
   // HTTP basic auth for every path when not empty: user -> bcrypt hash.
   std::map<std::string, std::string> basic_auth_users;
-  // TLS on every listen address when set; the web server must be destroyed before it.
+  // TLS on every listen address when set.
   std::shared_ptr<TlsContext> tls;
 };
 
