@@ -143,28 +143,24 @@ int wait_for_signals(const sigset_t& signals, ConfigReloader& reloader) {
   }
 }
 
-// The web config and what it turns on: TLS settings and basic auth users.
+// The web config and what it turns on: TLS settings and basic auth users. When error is set
+// (naming the file and the field), nothing else is.
 struct WebSetup {
   WebConfig config;
   std::shared_ptr<TlsContext> tls;
+  std::string error;
 };
 
-// Loads --web.config.file, certificates included; the error names the file and the field.
-std::optional<WebSetup> load_web_setup(const std::string& file, std::string& error) {
+// Loads --web.config.file, certificates included.
+WebSetup load_web_setup(const std::string& file) {
   WebSetup setup;
   if (file.empty()) return setup;
   WebConfigResult result = load_web_config(file);
-  if (!result.config) {
-    error = result.error;
-    return std::nullopt;
-  }
+  if (!result.config) return {{}, nullptr, result.error};
   setup.config = std::move(*result.config);
   if (setup.config.tls) {
     TlsContext::Result tls = TlsContext::create(*setup.config.tls);
-    if (!tls.context) {
-      error = file + ": " + tls.error;
-      return std::nullopt;
-    }
+    if (!tls.context) return {{}, nullptr, file + ": " + tls.error};
     setup.tls = std::move(tls.context);
   }
   return setup;
@@ -199,10 +195,9 @@ int run(int argc, char** argv) {
   const std::string& web_config_file = flags.get("web.config.file");
   auto config = load(config_file);
   if (!config) return 1;
-  std::string web_error;
-  auto web_setup = load_web_setup(web_config_file, web_error);
-  if (!web_setup) {
-    log::error("invalid web configuration", {{"err", web_error}});
+  WebSetup web_setup = load_web_setup(web_config_file);
+  if (!web_setup.error.empty()) {
+    log::error("invalid web configuration", {{"err", web_setup.error}});
     return 1;
   }
 
@@ -218,7 +213,7 @@ int run(int argc, char** argv) {
       config, clock, process_table, CheckerOptions{.threads = 0, .reuse_unchanged_files = true});
   // Declared before the reloader and the server, which use it until they are destroyed; the
   // server goes first, since its requests use the reloader.
-  std::shared_ptr<TlsContext> tls = web_setup->tls;
+  std::shared_ptr<TlsContext> tls = web_setup.tls;
   std::atomic<WebServer*> started_server{nullptr};
   ConfigReloader reloader(config_file, *collector, collector->self_metrics(), [&] {
     return reload_web_config(web_config_file, tls.get(), started_server.load());
@@ -226,7 +221,7 @@ int run(int argc, char** argv) {
   WebOptions web{flags.get_all("web.listen-address"),
                  telemetry_path,
                  {},
-                 web_setup->config.basic_auth_users,
+                 web_setup.config.basic_auth_users,
                  tls};
   if (flags.get("web.enable-lifecycle") == "true")
     web.reload = [&reloader] { return reloader.reload(); };
@@ -244,7 +239,7 @@ int run(int argc, char** argv) {
              {"config", config_file},
              {"address", server->listening_address()},
              {"tls", tls ? "on" : "off"},
-             {"basic_auth", web_setup->config.basic_auth_users.empty() ? "off" : "on"},
+             {"basic_auth", web_setup.config.basic_auth_users.empty() ? "off" : "on"},
              {"telemetry_path", telemetry_path},
              {"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
