@@ -153,7 +153,9 @@ class Parser {
       } else if (name == "client_ca_file") {
         ok = (client_ca = scalar(value, path)).has_value();
       } else if (name == "client_auth_type") {
-        ok = lookup(value, path, kClientAuths, tls.client_auth);
+        // As in exporter-toolkit, an empty value is NoClientCert.
+        const bool empty = value.IsNull() || (value.IsScalar() && value.Scalar().empty());
+        ok = empty || lookup(value, path, kClientAuths, tls.client_auth);
       } else if (name == "min_version") {
         ok = lookup(value, path, kVersions, tls.min_version);
         min_version = tls.min_version;

@@ -231,6 +231,11 @@ TEST_CASE("every client_auth_type of exporter-toolkit maps to its policy") {
   CHECK(tls_of("  client_auth_type: " + name + "\n").client_auth == policy);
 }
 
+TEST_CASE("an empty client_auth_type is NoClientCert, as in exporter-toolkit") {
+  CHECK(tls_of("  client_auth_type: ''\n").client_auth == ClientAuth::kNoClientCert);
+  CHECK(tls_of("  client_auth_type:\n").client_auth == ClientAuth::kNoClientCert);
+}
+
 TEST_CASE("an unknown client_auth_type is refused with the values there are") {
   CHECK(tls_error_of("  client_auth_type: RequireAndVerify\n") ==
         kPrefix +
