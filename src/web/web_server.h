@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 
 #include "metrics/collector.h"
 #include "web/basic_auth.h"
+#include "web/tls_context.h"
 
 class CivetServer;
 struct mg_connection;
@@ -43,6 +45,8 @@ struct WebOptions {
   std::function<std::optional<std::string>()> reload;
   // HTTP basic auth for every path when not empty: user -> bcrypt hash.
   std::map<std::string, std::string> basic_auth_users;
+  // TLS on every listen address when set.
+  std::shared_ptr<TlsContext> tls;
 };
 
 // The HTTP face of the exporter. Routes:
@@ -72,8 +76,14 @@ class WebServer {
   // The first bound port.
   int port() const;
 
+  // Replaces the basic auth users (a web config reload); requests already past the check keep
+  // their answer.
+  void set_basic_auth_users(const std::map<std::string, std::string>& users);
+
  private:
   static int begin_request(mg_connection* conn);
+  static int init_ssl(void* ssl_ctx, void* user_data);
+  std::shared_ptr<BasicAuth> auth() const;
   int handle(mg_connection* conn);
   int serve_metrics(mg_connection* conn, bool head) const;
   int serve_landing_page(mg_connection* conn, bool head) const;
@@ -81,7 +91,8 @@ class WebServer {
 
   WebOptions options_;
   std::shared_ptr<HeartbeatCollector> collector_;
-  BasicAuth auth_;
+  mutable std::mutex auth_mutex_;  // guards auth_
+  std::shared_ptr<BasicAuth> auth_;
   std::unique_ptr<CivetServer> server_;
 };
 
