@@ -126,8 +126,6 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS adduser)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# TLS (tls_server_config in --web.config.file) is served through stunnel.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS stunnel4)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${_debian_dir}/conffiles;${_debian_dir}/postinst;${_debian_dir}/prerm;${_debian_dir}/postrm")
 # Gives the maintainer scripts mode 0755 and conffiles 0644 whatever the build folder's umask.

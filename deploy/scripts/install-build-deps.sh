@@ -6,11 +6,13 @@
 # Then it fetches Debian's civetweb source, which the build compiles in (fetch-civetweb-source.sh).
 set -euo pipefail
 
-# stunnel4 serves TLS at run time (see README, "Access: basic auth and TLS").
 # dpkg-dev: cpack's .deb needs dpkg-shlibdeps to work out the runtime dependencies, and
 # dpkg-source unpacks civetweb's source package; gcc and libssl-dev compile civetweb.
 packages=(g++ gcc cmake make git pkg-config prometheus-cpp-dev libssl-dev rapidjson-dev zlib1g-dev
-          libyaml-cpp-dev libcrypt-dev catch2 stunnel4 dpkg-dev)
+          libyaml-cpp-dev libcrypt-dev catch2 dpkg-dev)
+# Schedules ("schedule", "timezone") are evaluated with Howard Hinnant's date library (C++20's
+# time zones, which GCC 12 lacks) over the system's tz database in /usr/share/zoneinfo (tzdata).
+packages+=(libhowardhinnant-date-dev tzdata)
 if [[ "${1:-}" == "--tests" ]]; then
   # promtool and amtool check the alerting assets; prometheus and alertmanager run the e2e
   # test; curl and openssl test TLS; python3 writes heartbeats as a Python program would.

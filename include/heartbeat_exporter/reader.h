@@ -31,7 +31,28 @@ struct HeartbeatData {
   Timestamp timestamp{};
   std::string status;
   std::optional<std::uint64_t> iteration;
+
+  // A job's run (heartbeatctl run, HeartbeatWriter::start_run). exit_code marks a run's final
+  // heartbeat, whose process is meant to be gone, and comes with its duration (the file's
+  // "duration_seconds", kept to the microsecond); started_at and last_success (the start of the
+  // latest successful run) are on a run's heartbeats from its start.
+  // (Initialized, so that code that lists the fields above need not list these.)
+  std::optional<int> exit_code{};
+  std::optional<Timestamp> started_at{};
+  std::optional<std::chrono::microseconds> duration{};
+  std::optional<Timestamp> last_success{};
 };
+
+// The statuses of a run's final heartbeat. "completed" is, besides "running", the one healthy
+// status; "failed", like any other, is an error.
+inline constexpr std::string_view kStatusCompleted = "completed";
+inline constexpr std::string_view kStatusFailed = "failed";
+
+// The largest exit code a heartbeat may report: a process's exit status is 8 bits.
+inline constexpr int kMaxExitCode = 255;
+// The longest run a heartbeat may report, about 31 years: a bound that keeps every duration
+// exact in microseconds (below 2^53 of them) in the file's double.
+inline constexpr double kMaxDurationSeconds = 1e9;
 
 // Why a heartbeat could not be read. Each value has a stable snake_case name (to_string) that is
 // used as the `reason` label of heartbeat_exporter_read_errors_total.
@@ -45,7 +66,8 @@ enum class ReadError {
   kNotObject,         // well-formed, but the top level is not an object
   kMissingField,      // pid, timestamp or status is absent
   kInvalidField,      // a field has the wrong type or is out of range, or appears twice
-  kInvalidTimestamp,  // timestamp is a string but not one parse_timestamp accepts
+  kInvalidTimestamp,  // timestamp, started_at or last_success is a string but not one
+                      // parse_timestamp accepts
 };
 
 inline constexpr ReadError kAllReadErrors[] = {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -10,6 +11,10 @@
 #include "heartbeat_exporter/reader.h"
 
 namespace heartbeat_exporter {
+
+namespace detail {
+struct JobRun;
+}
 
 // Process keys become file names, so they are restricted to [A-Za-z0-9_.-]{1,128} and may not
 // start with "." (which also rules out "." and "..").
@@ -42,15 +47,34 @@ void remove_heartbeat_file(const std::filesystem::path& dir, std::string_view ke
 //
 // Each beat() writes the current time (UTC, microseconds), this process's pid, the status and an
 // iteration counter that starts at 1 and grows by one per beat. Safe to call from several threads.
+//
+// A job (a program that runs, finishes and exits) reports its runs:
+//
+//   writer.start_run();             // "running", with started_at and last_success
+//   ... writer.beat(); ...          // during a long run, as a daemon beats
+//   writer.finish_run(exit_code);   // "completed" (0) or "failed", with the exit code
 class HeartbeatWriter {
  public:
   // Throws std::invalid_argument when process_key is not a valid key.
   HeartbeatWriter(std::filesystem::path heartbeat_dir, std::string process_key);
+  ~HeartbeatWriter();
 
   // Writes a heartbeat with status "running". Throws std::system_error (see write_heartbeat_file).
   void beat();
   // Writes a heartbeat with the given status; anything but "running" is ERROR_STATUS.
   void beat(std::string_view status);
+  // Starts a run: writes a "running" heartbeat that also holds the run's start ("started_at") and
+  // the start of the latest successful run ("last_success", carried forward from the heartbeat
+  // the key had before, when that is valid). Each beat() until finish_run() holds them too.
+  // Throws std::system_error (see write_heartbeat_file); the run is then not started.
+  void start_run();
+  // Ends the run with the job's exit code (0..255, 128 + n for signal n): writes its final
+  // heartbeat, "completed" for 0 and "failed" otherwise, with exit_code, started_at,
+  // duration_seconds and last_success (this run's start when it succeeded). The exporter does
+  // not pid-check a final heartbeat: its process is meant to be gone. Throws
+  // std::invalid_argument for another exit code, std::logic_error without a run in progress,
+  // and std::system_error when the write fails (the run then stays in progress).
+  void finish_run(int exit_code);
   // Removes the heartbeat file, for a clean shutdown: the process then shows as NO_HEARTBEAT
   // instead of STALE_PID. Throws std::system_error.
   void stop();
@@ -61,11 +85,14 @@ class HeartbeatWriter {
   std::uint64_t iteration() const;
 
  private:
+  ReadResult previous_heartbeat() const;
+
   std::filesystem::path dir_;
   std::string process_key_;
   std::filesystem::path path_;
   mutable std::mutex mutex_;
   std::uint64_t iteration_ = 0;
+  std::unique_ptr<detail::JobRun> run_;  // the run in progress, if any
 };
 
 }  // namespace heartbeat_exporter

@@ -28,6 +28,51 @@ CheckResult verdict(CheckResult result, HealthState state, std::string reason, s
   return result;
 }
 
+// Rule 3, TIMED_OUT, for one heartbeat: whether it is late, and when it is (or was) due.
+struct Lateness {
+  std::optional<double> deadline_seconds;  // Unix time
+  bool late = false;
+  std::string reason;
+  std::string detail;
+};
+
+// Without a schedule a heartbeat is late timeout_seconds after its timestamp. With one it is
+// late once the first time the job was due after it has passed by more than grace_seconds,
+// and timeout_seconds bounds only a run in progress (status "running": a hung run), so that a
+// finished run is judged by its schedule alone. When both bounds apply the earlier one speaks.
+Lateness judge_lateness(const ProcessConfig& process, const HeartbeatData& heartbeat, Timestamp now,
+                        double age_seconds) {
+  Lateness out;
+  const double last = to_unix_seconds(heartbeat.timestamp);
+  const bool timeout_applies = !process.schedule || heartbeat.status == "running";
+  if (timeout_applies) {
+    out.deadline_seconds = last + process.timeout_seconds;
+    if (age_seconds > process.timeout_seconds) {
+      out.late = true;
+      out.reason = "timed_out";
+      out.detail = std::string(process.schedule ? "run in progress: " : "") + "last heartbeat " +
+                   detail::format_age(age_seconds) + " s ago, timeout " +
+                   detail::format_number(process.timeout_seconds) + " s";
+    }
+  }
+  if (!process.schedule) return out;
+  const Schedule& schedule = *process.schedule;
+  auto due = schedule.next_after(heartbeat.timestamp);
+  if (!due) return out;
+  const double by_schedule = to_unix_seconds(*due) + process.grace_seconds;
+  if (out.deadline_seconds && *out.deadline_seconds < by_schedule) return out;
+  out.deadline_seconds = by_schedule;
+  if (seconds_between(now, *due) > process.grace_seconds) {
+    out.late = true;
+    out.reason = "missed_schedule";
+    out.detail = "no heartbeat since the run due at " + format_timestamp(*due) + " (schedule \"" +
+                 schedule.expression() + "\" in " + std::string(schedule.time_zone_name()) +
+                 ", grace " + detail::format_number(process.grace_seconds) +
+                 " s); last heartbeat " + detail::format_age(age_seconds) + " s ago";
+  }
+  return out;
+}
+
 }  // namespace
 
 CheckResult decide_health(const ProcessConfig& process, const ReadResult& read, Timestamp now,
@@ -61,8 +106,11 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
                        detail::format_number(process.timeout_seconds) + " s)");
   }
   result.age_seconds = age_seconds;
+  Lateness lateness = judge_lateness(process, heartbeat, now, age_seconds);
+  result.deadline_seconds = lateness.deadline_seconds;
 
-  if (process.check_pid) {
+  // A run's final heartbeat (it carries the exit code) names a process that is meant to be gone.
+  if (process.check_pid && !heartbeat.exit_code) {
     std::string pid = std::to_string(heartbeat.pid);
     ProcessInfo info = processes.lookup(heartbeat.pid);
     if (info.liveness == Liveness::kGone) {
@@ -81,17 +129,19 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
     }
   }
 
-  if (age_seconds > process.timeout_seconds) {
-    return verdict(std::move(result), HealthState::kTimedOut, "timed_out",
-                   "last heartbeat " + detail::format_age(age_seconds) + " s ago, timeout " +
-                       detail::format_number(process.timeout_seconds) + " s");
+  if (lateness.late) {
+    return verdict(std::move(result), HealthState::kTimedOut, std::move(lateness.reason),
+                   std::move(lateness.detail));
   }
 
   // The status itself is shown where a status belongs (escaped); a reason never echoes what a
   // file holds.
-  if (heartbeat.status != "running") {
+  // A run that completed stays healthy until a newer heartbeat is overdue, as a running one.
+  if (heartbeat.status != "running" && heartbeat.status != kStatusCompleted) {
     return verdict(std::move(result), HealthState::kErrorStatus, "error_status",
-                   "status is not \"running\"");
+                   heartbeat.exit_code
+                       ? "the run ended with exit code " + std::to_string(*heartbeat.exit_code)
+                       : "status is not \"running\"");
   }
 
   return verdict(std::move(result), HealthState::kHealthy, "", "");
@@ -177,7 +227,9 @@ MonitorReport Checker::check_all(const Config& config) const {
   // Every pid at once, so that the process table can answer them together.
   std::vector<std::int64_t> pids;
   for (std::size_t i = 0; i < count; ++i) {
-    if (discovery.processes[i].check_pid && reads[i].ok()) pids.push_back(reads[i].heartbeat->pid);
+    if (discovery.processes[i].check_pid && reads[i].ok() && !reads[i].heartbeat->exit_code) {
+      pids.push_back(reads[i].heartbeat->pid);
+    }
   }
   const PrefetchedProcesses processes(pids, processes_.lookup_all(pids));
 

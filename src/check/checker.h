@@ -18,9 +18,12 @@ inline constexpr std::chrono::seconds kStartTimeTolerance{1};
 // Decides one process's state. A pure function of its inputs; the first rule that applies wins:
 //   1. NO_HEARTBEAT  the read failed, or the timestamp is more than timeout_seconds in the future
 //   2. STALE_PID     the pid is gone, a zombie, or now held by a process that started after the
-//                    heartbeat (pid reuse); skipped when check_pid is false
-//   3. TIMED_OUT     now - timestamp > timeout_seconds
-//   4. ERROR_STATUS  status != "running"
+//                    heartbeat (pid reuse); skipped when check_pid is false, and for a run's
+//                    final heartbeat (it carries exit_code), whose process is meant to be gone
+//   3. TIMED_OUT     now - timestamp > timeout_seconds; with a schedule, the first time the job
+//                    was due after the timestamp passed more than grace_seconds ago, and
+//                    timeout_seconds bounds only a "running" heartbeat (a hung run)
+//   4. ERROR_STATUS  status is neither "running" nor "completed"
 //   5. HEALTHY
 CheckResult decide_health(const ProcessConfig& process, const ReadResult& read, Timestamp now,
                           const ProcessTable& processes);

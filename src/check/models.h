@@ -37,13 +37,17 @@ struct CheckResult {
   ProcessConfig process;
   HealthState state = HealthState::kNoHeartbeat;
   // Machine-readable cause, empty when healthy: a ReadError name for a failed read, or
-  // "timestamp_in_future", "process_gone", "zombie", "pid_reused", "timed_out", "error_status".
+  // "timestamp_in_future", "process_gone", "zombie", "pid_reused", "timed_out", "missed_schedule",
+  // "error_status".
   std::string reason;
   std::string detail;                      // for people: the why, with figures
   std::optional<HeartbeatData> heartbeat;  // set whenever a valid heartbeat was read
   std::optional<ReadError> read_error;     // set when the read failed
   // Set whenever heartbeat is set, except for a timestamp too far in the future (no heartbeat).
   std::optional<double> age_seconds;
+  // When the process is TIMED_OUT if no newer heartbeat arrives, in Unix seconds (a double, as
+  // a timeout may be any finite number); in the past once it is. Set with age_seconds.
+  std::optional<double> deadline_seconds;
 };
 
 struct MonitorReport {

@@ -71,7 +71,7 @@ std::chrono::microseconds realtime_minus_boottime() {
   return to_micros(real) - to_micros(boot);
 }
 
-// File descriptors kept free for everything but pidfds: connections, heartbeat reads, stunnel.
+// File descriptors kept free for everything but pidfds: connections and heartbeat reads.
 constexpr rlim_t kReservedFileDescriptors = 1024;
 
 std::size_t max_tracked_processes() {

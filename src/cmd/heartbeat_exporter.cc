@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -21,7 +22,7 @@
 #include "util/log.h"
 #include "util/parse_integer.h"
 #include "version.h"
-#include "web/tls_front.h"
+#include "web/tls_context.h"
 #include "web/web_config.h"
 #include "web/web_server.h"
 
@@ -154,14 +155,13 @@ sigset_t block_signals() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGCHLD);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return signals;
 }
 
-// Waits for signals until SIGTERM or SIGINT (exit status 0) or the TLS front's death (1).
-int wait_for_signals(const sigset_t& signals, ConfigReloader& reloader, TlsFront* tls) {
+// Waits for signals until SIGTERM or SIGINT.
+int wait_for_signals(const sigset_t& signals, ConfigReloader& reloader) {
   for (;;) {
     int signal_number = 0;
     if (sigwait(&signals, &signal_number) != 0) continue;
@@ -169,17 +169,53 @@ int wait_for_signals(const sigset_t& signals, ConfigReloader& reloader, TlsFront
       reloader.reload();
       continue;
     }
-    if (signal_number == SIGCHLD) {
-      if (tls != nullptr && tls->exited()) {
-        log::error("stunnel exited; cannot serve TLS without it",
-                   {{"pid", std::to_string(tls->pid())}});
-        return 1;
-      }
-      continue;
-    }
     log::info("shutting down", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
     return 0;
   }
+}
+
+// The web config and what it turns on: TLS settings and basic auth users. When error is set
+// (naming the file and the field), nothing else is.
+struct WebSetup {
+  WebConfig config;
+  std::shared_ptr<TlsContext> tls;
+  std::string error;
+};
+
+// Loads --web.config.file, certificates included.
+WebSetup load_web_setup(const std::string& file) {
+  WebSetup setup;
+  if (file.empty()) return setup;
+  WebConfigResult result = load_web_config(file);
+  if (!result.config) return {{}, nullptr, result.error};
+  setup.config = std::move(*result.config);
+  if (setup.config.tls) {
+    TlsContext::Result tls = TlsContext::create(*setup.config.tls);
+    if (!tls.context) return {{}, nullptr, file + ": " + tls.error};
+    setup.tls = std::move(tls.context);
+  }
+  return setup;
+}
+
+// Re-reads --web.config.file on a reload: the TLS settings for new connections and the basic
+// auth users. The listeners stay as they are, so turning TLS on or off needs a restart.
+std::optional<std::string> reload_web_config(const std::string& file, TlsContext* tls,
+                                             WebServer* server) {
+  if (file.empty()) return std::nullopt;
+  if (server == nullptr) return file + ": the web server is not started yet";
+  WebConfigResult result = load_web_config(file);
+  if (!result.config) return result.error;
+  if (result.config->tls.has_value() != (tls != nullptr)) {
+    return file + ": tls_server_config: turning TLS " + (tls ? "off" : "on") + " needs a restart";
+  }
+  if (tls != nullptr) {
+    if (auto error = tls->update(*result.config->tls)) return file + ": " + *error;
+  }
+  server->set_basic_auth_users(result.config->basic_auth_users);
+  log::info("web configuration reloaded",
+            {{"web_config", file},
+             {"basic_auth", result.config->basic_auth_users.empty() ? "off" : "on"}});
+  return std::nullopt;
 }
 
 int run(int argc, char** argv) {
@@ -187,16 +223,13 @@ int run(int argc, char** argv) {
   if (auto exit_status = parse_command_line(flags, argc, argv)) return *exit_status;
   const std::string& telemetry_path = flags.get("web.telemetry-path");
   const std::string& config_file = flags.get("config.file");
+  const std::string& web_config_file = flags.get("web.config.file");
   auto config = load(config_file);
   if (!config) return 1;
-  WebConfig web_config;
-  if (!flags.get("web.config.file").empty()) {
-    WebConfigResult result = load_web_config(flags.get("web.config.file"));
-    if (!result.config) {
-      log::error("invalid web configuration", {{"err", result.error}});
-      return 1;
-    }
-    web_config = std::move(*result.config);
+  WebSetup web_setup = load_web_setup(web_config_file);
+  if (!web_setup.error.empty()) {
+    log::error("invalid web configuration", {{"err", web_setup.error}});
+    return 1;
   }
 
   const sigset_t signals = block_signals();
@@ -209,49 +242,44 @@ int run(int argc, char** argv) {
   SystemProcessTable process_table;
   auto collector = std::make_shared<HeartbeatCollector>(
       config, clock, process_table, CheckerOptions{.threads = 0, .reuse_unchanged_files = true});
-  ConfigReloader reloader(config_file, *collector, collector->self_metrics());
-  const std::vector<std::string>& listen_addresses = flags.get_all("web.listen-address");
-  if (web_config.tls && listen_addresses.size() != 1) {
-    log::error("cannot start web server",
-               {{"err", "TLS through stunnel serves one --web.listen-address, got " +
-                            std::to_string(listen_addresses.size())}});
-    return 1;
-  }
-  const std::string& listen_address = listen_addresses.front();
-  // With TLS, civetweb serves plain HTTP on loopback and stunnel terminates TLS in front of it.
-  WebOptions web{web_config.tls ? std::vector<std::string>{"127.0.0.1:0"} : listen_addresses,
+  // Declared before the reloader and the server, which use it until they are destroyed; the
+  // server goes first, since its requests use the reloader.
+  std::shared_ptr<TlsContext> tls = web_setup.tls;
+  std::atomic<WebServer*> started_server{nullptr};
+  ConfigReloader reloader(config_file, *collector, collector->self_metrics(), [&] {
+    return reload_web_config(web_config_file, tls.get(), started_server.load());
+  });
+  WebOptions web{flags.get_all("web.listen-address"),
                  telemetry_path,
                  {},
-                 web_config.basic_auth_users};
+                 web_setup.config.basic_auth_users,
+                 tls};
   web.max_connections = connection_limit(
       *detail::parse_integer<unsigned>(flags.get("web.max-connections")), open_files);
   if (flags.get("web.enable-lifecycle") == "true")
     web.reload = [&reloader] { return reloader.reload(); };
   std::unique_ptr<WebServer> server;
-  std::unique_ptr<TlsFront> tls;
   try {
     server = std::make_unique<WebServer>(web, collector);
-    if (web_config.tls) {
-      tls = std::make_unique<TlsFront>(listen_address, server->port(), *web_config.tls);
-    }
   } catch (const std::exception& e) {
     log::error("cannot start web server", {{"err", e.what()}});
     return 1;
   }
+  started_server = server.get();
   log::info("starting heartbeat_exporter",
             {{"version", kVersion},
              {"revision", kRevision},
              {"config", config_file},
-             {"address", tls ? listen_address : server->listening_address()},
-             {"tls", tls ? "stunnel" : "off"},
-             {"basic_auth", web_config.basic_auth_users.empty() ? "off" : "on"},
+             {"address", server->listening_address()},
+             {"tls", tls ? "on" : "off"},
+             {"basic_auth", web_setup.config.basic_auth_users.empty() ? "off" : "on"},
              {"telemetry_path", telemetry_path},
              {"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});
   log::info("serving connections", {{"max_connections", std::to_string(server->max_connections())},
                                     {"open_files_limit", std::to_string(open_files)}});
   warn_about_writable_heartbeat_dirs(*config);
-  return wait_for_signals(signals, reloader, tls.get());
+  return wait_for_signals(signals, reloader);
 }
 
 }  // namespace

@@ -75,6 +75,8 @@ struct Entry {
   std::optional<double> timeout_seconds;
   bool check_pid = true;
   Labels labels;
+  std::shared_ptr<const Schedule> schedule;
+  double grace_seconds = kDefaultGraceSeconds;
   // heartbeat_dirs[i] only:
   bool follow_symlinks = false;
   std::size_t max_files = kDefaultMaxFiles;
@@ -149,7 +151,9 @@ class Parser {
           .heartbeat_path = std::move(*entry.path),
           .timeout_seconds = entry.timeout_seconds.value_or(config.default_timeout_seconds),
           .check_pid = entry.check_pid,
-          .labels = std::move(entry.labels)});
+          .labels = std::move(entry.labels),
+          .schedule = std::move(entry.schedule),
+          .grace_seconds = entry.grace_seconds});
     }
     std::sort(config.processes.begin(), config.processes.end(),
               [](const ProcessConfig& a, const ProcessConfig& b) { return a.key < b.key; });
@@ -159,6 +163,8 @@ class Parser {
           .timeout_seconds = entry.timeout_seconds.value_or(config.default_timeout_seconds),
           .check_pid = entry.check_pid,
           .labels = std::move(entry.labels),
+          .schedule = std::move(entry.schedule),
+          .grace_seconds = entry.grace_seconds,
           .follow_symlinks = entry.follow_symlinks,
           .max_files = entry.max_files});
     }
@@ -202,6 +208,9 @@ class Parser {
     if (!value.IsObject()) return fail(field, expected("an object", value));
     Entry entry;
     MemberNames names;
+    std::optional<CronExpression> cron;
+    const date::time_zone* zone = nullptr;
+    std::optional<std::string> schedule_only;  // a field that means nothing without a schedule
     for (const auto& member : value.GetObject()) {
       auto name = string_of(member.name);
       auto member_field = join(field, name);
@@ -219,6 +228,22 @@ class Parser {
         auto labels = parse_labels(member.value, member_field);
         if (!labels) return std::nullopt;
         entry.labels = std::move(*labels);
+      } else if (name == "schedule") {
+        if (!member.value.IsString()) return fail(member_field, expected("a string", member.value));
+        auto parsed = parse_cron(string_of(member.value));
+        if (!parsed.cron) return fail(member_field, parsed.error);
+        cron = std::move(parsed.cron);
+      } else if (name == "timezone") {
+        if (!member.value.IsString()) return fail(member_field, expected("a string", member.value));
+        auto found = find_time_zone(string_of(member.value));
+        if (!found.zone) return fail(member_field, found.error);
+        zone = found.zone;
+        schedule_only = member_field;
+      } else if (name == "grace_seconds") {
+        auto grace = parse_grace(member.value, member_field);
+        if (!grace) return std::nullopt;
+        entry.grace_seconds = *grace;
+        schedule_only = member_field;
       } else if (kind == EntryKind::kFolder && name == "follow_symlinks") {
         if (!member.value.IsBool()) return fail(member_field, expected("a boolean", member.value));
         entry.follow_symlinks = member.value.GetBool();
@@ -232,6 +257,16 @@ class Parser {
       }
     }
     if (!entry.path) return fail(join(field, path_name), "required field is missing");
+    if (cron) {
+      if (zone == nullptr) {
+        auto utc = find_time_zone("UTC");
+        if (!utc.zone) return fail(join(field, "timezone"), "the default, UTC: " + utc.error);
+        zone = utc.zone;
+      }
+      entry.schedule = std::make_shared<const Schedule>(std::move(*cron), zone);
+    } else if (schedule_only) {
+      return fail(*schedule_only, "applies only to a process with a \"schedule\"");
+    }
     return entry;
   }
 
@@ -243,6 +278,15 @@ class Parser {
       return fail(field, "must be finite, got " + detail::format_number(seconds));
     }
     if (seconds <= 0) return fail(field, "must be > 0, got " + detail::format_number(seconds));
+    return seconds;
+  }
+
+  std::optional<double> parse_grace(const Value& value, const std::string& field) {
+    if (!value.IsNumber()) return fail(field, expected("a number", value));
+    double seconds = value.GetDouble();
+    if (!std::isfinite(seconds) || seconds < 0) {
+      return fail(field, "must be >= 0, got " + detail::format_number(seconds));
+    }
     return seconds;
   }
 

@@ -4,10 +4,13 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "config/schedule.h"
 
 namespace heartbeat_exporter {
 
@@ -18,6 +21,8 @@ inline constexpr const char* kDefaultConfigFile = "/etc/heartbeat_exporter/confi
 using Labels = std::map<std::string, std::string>;
 
 inline constexpr double kDefaultTimeoutSeconds = 60;
+// How late a scheduled job's heartbeat may be after the time it is due.
+inline constexpr double kDefaultGraceSeconds = 300;
 
 // Heartbeat files read from one folder at most, unless it sets max_files: a bound on what
 // whoever can write to the folder can make one scrape cost.
@@ -30,6 +35,10 @@ struct ProcessConfig {
   double timeout_seconds = kDefaultTimeoutSeconds;
   bool check_pid = true;
   Labels labels;
+  // Set for a job that is due on a schedule ("schedule" and "timezone"); null for a daemon.
+  // Shared by every process of a folder.
+  std::shared_ptr<const Schedule> schedule{};
+  double grace_seconds = kDefaultGraceSeconds;  // >= 0; used only with a schedule
 };
 
 // A folder whose *.json files are each one process, keyed by file name without ".json".
@@ -38,6 +47,8 @@ struct HeartbeatDirConfig {
   double timeout_seconds = kDefaultTimeoutSeconds;
   bool check_pid = true;
   Labels labels;
+  std::shared_ptr<const Schedule> schedule{};  // as in ProcessConfig
+  double grace_seconds = kDefaultGraceSeconds;
   // Whether a heartbeat file that is a symbolic link is followed. Off by default: whoever can
   // write to the folder could otherwise make the exporter read any file it can.
   bool follow_symlinks = false;

@@ -96,7 +96,9 @@ Listing list_heartbeat_dir(const HeartbeatDirConfig& dir) {
                                               .heartbeat_path = prefix + std::string(name),
                                               .timeout_seconds = dir.timeout_seconds,
                                               .check_pid = dir.check_pid,
-                                              .labels = dir.labels});
+                                              .labels = dir.labels,
+                                              .schedule = dir.schedule,
+                                              .grace_seconds = dir.grace_seconds});
   }
   return listing;
 }

@@ -47,6 +47,10 @@ struct KnownFields {
   const rapidjson::Value* status = nullptr;
   const rapidjson::Value* process_key = nullptr;
   const rapidjson::Value* iteration = nullptr;
+  const rapidjson::Value* exit_code = nullptr;
+  const rapidjson::Value* started_at = nullptr;
+  const rapidjson::Value* duration_seconds = nullptr;
+  const rapidjson::Value* last_success = nullptr;
   std::optional<std::string> duplicate;  // a known field that appears twice
 };
 
@@ -54,12 +58,16 @@ KnownFields collect_fields(const rapidjson::Value& object) {
   KnownFields fields;
   for (const auto& member : object.GetObject()) {
     const std::string_view name = string_of(member.name);
-    const rapidjson::Value** slot = name == "pid"           ? &fields.pid
-                                    : name == "timestamp"   ? &fields.timestamp
-                                    : name == "status"      ? &fields.status
-                                    : name == "process_key" ? &fields.process_key
-                                    : name == "iteration"   ? &fields.iteration
-                                                            : nullptr;
+    const rapidjson::Value** slot = name == "pid"                ? &fields.pid
+                                    : name == "timestamp"        ? &fields.timestamp
+                                    : name == "status"           ? &fields.status
+                                    : name == "process_key"      ? &fields.process_key
+                                    : name == "iteration"        ? &fields.iteration
+                                    : name == "exit_code"        ? &fields.exit_code
+                                    : name == "started_at"       ? &fields.started_at
+                                    : name == "duration_seconds" ? &fields.duration_seconds
+                                    : name == "last_success"     ? &fields.last_success
+                                                                 : nullptr;
     // Unknown fields are skipped so that newer writers can add some without breaking readers.
     if (slot == nullptr) continue;
     // Which of two pids was meant would be a guess, so a repeated field is an error.
@@ -91,6 +99,46 @@ std::string kept(std::string_view text) {
   std::string out(text.substr(0, end));
   out += kEllipsis;
   return out;
+}
+
+// An optional timestamp field: absent, or a string parse_timestamp accepts.
+std::optional<ReadResult> read_timestamp_field(std::string_view field,
+                                               const rapidjson::Value* value,
+                                               std::optional<Timestamp>& out) {
+  if (value == nullptr) return std::nullopt;
+  if (!value->IsString()) return invalid_field(field, "expected a string");
+  out = parse_timestamp(string_of(*value));
+  if (!out) {
+    return ReadResult::fail(ReadError::kInvalidTimestamp,
+                            field_message(field, "not an ISO 8601 timestamp"));
+  }
+  return std::nullopt;
+}
+
+// The fields of a job's run; a failure is the first that is wrong.
+std::optional<ReadResult> read_run_fields(const KnownFields& fields, HeartbeatData& data) {
+  if (fields.exit_code != nullptr) {
+    const rapidjson::Value& code = *fields.exit_code;
+    if (!code.IsInt64() && code.IsUint64()) return invalid_field("exit_code", "outside 0..255");
+    if (!code.IsInt64()) return invalid_field("exit_code", "expected an integer");
+    if (code.GetInt64() < 0 || code.GetInt64() > kMaxExitCode) {
+      return invalid_field("exit_code", "outside 0..255");
+    }
+    data.exit_code = static_cast<int>(code.GetInt64());
+  }
+  if (auto failure = read_timestamp_field("started_at", fields.started_at, data.started_at)) {
+    return failure;
+  }
+  if (fields.duration_seconds != nullptr) {
+    const rapidjson::Value& duration = *fields.duration_seconds;
+    if (!duration.IsNumber()) return invalid_field("duration_seconds", "expected a number");
+    const double seconds = duration.GetDouble();
+    if (!(seconds >= 0 && seconds <= kMaxDurationSeconds)) {
+      return invalid_field("duration_seconds", "outside 0..1e9");
+    }
+    data.duration = detail::round_to_microseconds(seconds);
+  }
+  return read_timestamp_field("last_success", fields.last_success, data.last_success);
 }
 
 ReadResult validate_heartbeat(const rapidjson::Value& object) {
@@ -137,6 +185,7 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
     }
     data.iteration = fields.iteration->GetUint64();
   }
+  if (auto failure = read_run_fields(fields, data)) return std::move(*failure);
   return ReadResult::success(std::move(data));
 }
 

@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 
 #include "heartbeat_exporter/reader.h"
@@ -23,5 +26,11 @@ struct HeartbeatFile {
 // heartbeatctl need beyond the public API.
 ReadResult read_heartbeat(const HeartbeatFile& file, FileStamp* stamp,
                           const struct stat* checked = nullptr);
+
+// A duration_seconds of at most kMaxDurationSeconds to the microsecond, half up; the Python
+// reader rounds the same double the same way.
+inline std::chrono::microseconds round_to_microseconds(double seconds) {
+  return std::chrono::microseconds(static_cast<std::int64_t>(std::floor(seconds * 1e6 + 0.5)));
+}
 
 }  // namespace heartbeat_exporter::detail

@@ -50,6 +50,41 @@ void write_string(JsonWriter& writer, std::string_view field, std::string_view v
   }
 }
 
+// "S.ffffff": seconds to the microsecond, as the Python writer writes them too.
+std::string format_duration(std::chrono::microseconds duration) {
+  if (duration.count() < 0 ||
+      duration > std::chrono::microseconds(static_cast<std::int64_t>(kMaxDurationSeconds * 1e6))) {
+    throw std::invalid_argument(
+        "serializing heartbeat: field \"duration_seconds\" is outside 0..1e9");
+  }
+  const std::string fraction = std::to_string(duration.count() % 1000000);
+  return std::to_string(duration.count() / 1000000) + "." + std::string(6 - fraction.size(), '0') +
+         fraction;
+}
+
+void write_run_fields(JsonWriter& writer, const HeartbeatData& data) {
+  if (data.exit_code) {
+    if (*data.exit_code < 0 || *data.exit_code > kMaxExitCode) {
+      throw std::invalid_argument("serializing heartbeat: field \"exit_code\" is outside 0..255");
+    }
+    writer.Key("exit_code");
+    writer.Int(*data.exit_code);
+  }
+  if (data.started_at) {
+    writer.Key("started_at");
+    write_string(writer, "started_at", format_timestamp(*data.started_at));
+  }
+  if (data.duration) {
+    const std::string seconds = format_duration(*data.duration);
+    writer.Key("duration_seconds");
+    writer.RawValue(seconds.data(), seconds.size(), rapidjson::kNumberType);
+  }
+  if (data.last_success) {
+    writer.Key("last_success");
+    write_string(writer, "last_success", format_timestamp(*data.last_success));
+  }
+}
+
 [[noreturn]] void throw_write_error(const std::filesystem::path& target, std::string_view step,
                                     int error) {
   throw std::system_error(
@@ -175,6 +210,11 @@ std::string read_link(int link_fd) {
   return target;
 }
 
+// HeartbeatWriter takes it under its lock, so that a later iteration never has an earlier time.
+Timestamp now_to_the_microsecond() {
+  return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
 }  // namespace
 
 namespace detail {
@@ -277,6 +317,33 @@ ReadResult HeartbeatFolder::read(std::string_view key) const {
                         nullptr);
 }
 
+JobRun JobRun::start(const ReadResult& previous) {
+  JobRun run{now_to_the_microsecond(), std::chrono::steady_clock::now(), std::nullopt};
+  if (previous.ok()) run.last_success = previous.heartbeat->last_success;
+  return run;
+}
+
+void JobRun::add_to(HeartbeatData& data) const {
+  data.started_at = started_at;
+  data.last_success = last_success;
+}
+
+void JobRun::finish(HeartbeatData& data, int exit_code,
+                    std::chrono::steady_clock::time_point ended) const {
+  if (exit_code < 0 || exit_code > kMaxExitCode) {
+    throw std::invalid_argument("exit code " + std::to_string(exit_code) + " is outside 0..255");
+  }
+  const bool succeeded = exit_code == 0;
+  data.status = succeeded ? kStatusCompleted : kStatusFailed;
+  data.exit_code = exit_code;
+  data.started_at = started_at;
+  constexpr auto kLongest =
+      std::chrono::microseconds(static_cast<std::int64_t>(kMaxDurationSeconds * 1e6));
+  data.duration =
+      std::min(std::chrono::floor<std::chrono::microseconds>(ended - started), kLongest);
+  data.last_success = succeeded ? std::optional(started_at) : last_success;
+}
+
 }  // namespace detail
 
 bool is_valid_process_key(std::string_view key) {
@@ -309,6 +376,7 @@ std::string serialize_heartbeat(const HeartbeatData& data) {
     writer.Key("iteration");
     writer.Uint64(*data.iteration);
   }
+  write_run_fields(writer, data);
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -341,17 +409,51 @@ HeartbeatWriter::HeartbeatWriter(std::filesystem::path heartbeat_dir, std::strin
   path_ = heartbeat_file_path(dir_, process_key_);
 }
 
+HeartbeatWriter::~HeartbeatWriter() = default;
+
 void HeartbeatWriter::beat() { beat("running"); }
 
 void HeartbeatWriter::beat(std::string_view status) {
   std::lock_guard lock(mutex_);
-  // Read under the lock so that a later iteration never carries an earlier time.
-  const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
   const std::uint64_t next = iteration_ + 1;
-  HeartbeatData data{process_key_, ::getpid(), now, std::string(status), next};
+  HeartbeatData data{process_key_, ::getpid(), now_to_the_microsecond(), std::string(status), next};
+  if (run_) run_->add_to(data);
   write_heartbeat_file(dir_, process_key_, data);
   // Committed only after the write, so a failed beat does not leave a gap in the sequence.
   iteration_ = next;
+}
+
+void HeartbeatWriter::start_run() {
+  std::lock_guard lock(mutex_);
+  auto run = std::make_unique<detail::JobRun>(detail::JobRun::start(previous_heartbeat()));
+  const std::uint64_t next = iteration_ + 1;
+  HeartbeatData data{process_key_, ::getpid(), run->started_at, "running", next};
+  run->add_to(data);
+  write_heartbeat_file(dir_, process_key_, data);
+  run_ = std::move(run);
+  iteration_ = next;
+}
+
+void HeartbeatWriter::finish_run(int exit_code) {
+  const auto ended = std::chrono::steady_clock::now();
+  std::lock_guard lock(mutex_);
+  if (!run_) throw std::logic_error("finish_run() without a run in progress (start_run())");
+  const std::uint64_t next = iteration_ + 1;
+  HeartbeatData data{process_key_, ::getpid(), now_to_the_microsecond(), "", next};
+  run_->finish(data, exit_code, ended);
+  write_heartbeat_file(dir_, process_key_, data);
+  run_.reset();
+  iteration_ = next;
+}
+
+// A key whose folder cannot be opened has no previous heartbeat to carry anything from.
+ReadResult HeartbeatWriter::previous_heartbeat() const {
+  try {
+    return detail::HeartbeatFolder::open(dir_, detail::HeartbeatFolder::Missing::kFail)
+        .read(process_key_);
+  } catch (const std::system_error& error) {
+    return ReadResult::fail(ReadError::kUnreadable, error.what());
+  }
 }
 
 void HeartbeatWriter::stop() {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string_view>
 
 #include "heartbeat_exporter/reader.h"
@@ -46,6 +48,26 @@ class HeartbeatFolder {
 
   FileDescriptor fd_;  // O_PATH
   std::filesystem::path path_;
+};
+
+// A job's run in progress, as its heartbeats tell it: what HeartbeatWriter::start_run and
+// heartbeatctl run share.
+struct JobRun {
+  Timestamp started_at;
+  // The duration is measured on this clock, which no step of the system clock moves.
+  std::chrono::steady_clock::time_point started;
+  std::optional<Timestamp> last_success;
+
+  // A run starting now, carrying last_success forward from `previous`, the key's heartbeat
+  // before the run, when it was read (a running heartbeat left by a killed run carries it too).
+  static JobRun start(const ReadResult& previous);
+  // Adds started_at and last_success to a heartbeat written during the run.
+  void add_to(HeartbeatData& data) const;
+  // Makes `data` the run's final heartbeat, the run having ended at `ended` with exit_code
+  // (0..255): status "completed" for 0, else "failed", with exit_code, the duration, started_at
+  // and last_success, which is this run's start when it succeeded.
+  void finish(HeartbeatData& data, int exit_code,
+              std::chrono::steady_clock::time_point ended) const;
 };
 
 }  // namespace heartbeat_exporter::detail

@@ -76,12 +76,14 @@ void append_escaped(std::string& out, std::string_view value) {
   }
 }
 
-// `{process="key",name="value",...` without the closing brace, shared by every line of a process.
-void append_label_prefix(std::string& out, const ProcessConfig& process) {
+// `{process="key",name="value",...` without the closing brace: the process's static labels,
+// shared by every line of a process, or an info family's own labels.
+template <typename LabelPairs>
+void append_labels(std::string& out, std::string_view key, const LabelPairs& labels) {
   out += "{process=\"";
-  append_escaped(out, process.key);
+  append_escaped(out, key);
   out += '"';
-  for (const auto& [name, value] : process.labels) {
+  for (const auto& [name, value] : labels) {
     out += ',';
     out += name;
     out += "=\"";
@@ -109,7 +111,7 @@ FamilyBuffers render_range(std::span<const CheckResult> results) {
   std::vector<std::size_t> prefix_ends;
   prefix_ends.reserve(results.size());
   for (const auto& result : results) {
-    append_label_prefix(prefixes, result.process);
+    append_labels(prefixes, result.process.key, result.process.labels);
     prefix_ends.push_back(prefixes.size());
   }
   auto prefix = [&](std::size_t i) {
@@ -135,14 +137,21 @@ FamilyBuffers render_range(std::span<const CheckResult> results) {
 
   for (std::size_t f = kState + 1; f < kFamilyCount; ++f) {
     const auto value_of = kProcessFamilies[f].value;
+    const auto info_labels = kProcessFamilies[f].info_labels;
     std::string& text = out[f];
-    text.reserve(results.size() * (kProcessFamilies[f].name.size() + 2 + kMaxValueLine) +
-                 prefixes.size());
+    if (info_labels == nullptr) {
+      text.reserve(results.size() * (kProcessFamilies[f].name.size() + 2 + kMaxValueLine) +
+                   prefixes.size());
+    }
     for (std::size_t i = 0; i < results.size(); ++i) {
       auto value = value_of(results[i]);
       if (!value) continue;
       text += kProcessFamilies[f].name;
-      text += prefix(i);
+      if (info_labels == nullptr) {
+        text += prefix(i);
+      } else {
+        append_labels(text, results[i].process.key, info_labels(results[i]));
+      }
       text += "} ";
       append_sample_value(text, *value);
       text += '\n';

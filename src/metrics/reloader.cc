@@ -32,9 +32,10 @@ void warn_about_writable_heartbeat_dirs(const Config& config) {
 }
 
 ConfigReloader::ConfigReloader(std::filesystem::path file, HeartbeatCollector& collector,
-                               prometheus::Registry& registry)
+                               prometheus::Registry& registry, ReloadHook also_reload)
     : file_(std::move(file)),
       collector_(collector),
+      also_reload_(std::move(also_reload)),
       last_successful_(prometheus::BuildGauge()
                            .Name("heartbeat_exporter_config_last_reload_successful")
                            .Help("Whether the last configuration reload attempt was successful.")
@@ -53,16 +54,30 @@ ConfigReloader::ConfigReloader(std::filesystem::path file, HeartbeatCollector& c
 std::optional<std::string> ConfigReloader::reload() {
   std::lock_guard lock(mutex_);
   log::info("reloading configuration", {{"config", file_.string()}});
+  std::optional<std::string> error = reload_config();
+  if (also_reload_) {
+    if (auto other = also_reload_()) {
+      log::error("reloading configuration failed; keeping the previous one", {{"err", *other}});
+      error = error ? *error + "; " + *other : *other;
+    }
+  }
+  if (error) {
+    last_successful_.Set(0);
+    return error;
+  }
+  last_successful_.Set(1);
+  last_success_time_.Set(unix_now());
+  return std::nullopt;
+}
+
+std::optional<std::string> ConfigReloader::reload_config() {
   ConfigResult result = load_config(file_);
   if (!result.config) {
-    last_successful_.Set(0);
     log::error("reloading configuration failed; keeping the previous one", {{"err", result.error}});
     return result.error;
   }
   auto config = std::make_shared<const Config>(std::move(*result.config));
   collector_.set_config(config);
-  last_successful_.Set(1);
-  last_success_time_.Set(unix_now());
   log::info("configuration reloaded",
             {{"processes", std::to_string(config->processes.size())},
              {"heartbeat_dirs", std::to_string(config->heartbeat_dirs.size())}});

@@ -249,7 +249,9 @@ bool accepts_gzip(std::string_view accept_encoding) {
 }
 
 WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollector> collector)
-    : options_(options), collector_(std::move(collector)), auth_(options.basic_auth_users) {
+    : options_(options),
+      collector_(std::move(collector)),
+      auth_(std::make_shared<BasicAuth>(options.basic_auth_users)) {
   if (options.listen_addresses.empty()) {
     throw std::runtime_error("no --web.listen-address to listen on");
   }
@@ -260,11 +262,13 @@ WebServer::WebServer(const WebOptions& options, std::shared_ptr<HeartbeatCollect
       throw std::runtime_error("invalid --web.listen-address " + address +
                                ": want [host]:port with an IP address or localhost as host");
     }
-    ports += (ports.empty() ? "" : ",") + *port;
+    // "s": civetweb serves TLS on that port, through init_ssl below.
+    ports += (ports.empty() ? "" : ",") + *port + (options.tls ? "s" : "");
   }
 
   CivetCallbacks callbacks{};
   callbacks.begin_request = &WebServer::begin_request;
+  if (options.tls) callbacks.init_ssl = &WebServer::init_ssl;
   // civetweb reports its own errors through log_message; keep them off stderr and remember the
   // first one, to say why the start failed. A worker thread it could not start (a tasks limit
   // below --web.max-connections) it only logs, and its listening thread, started last, may then
@@ -354,12 +358,32 @@ int WebServer::begin_request(mg_connection* conn) {
   return self->handle(conn);
 }
 
+int WebServer::init_ssl(void* ssl_ctx, void* user_data) {
+  // civetweb passes the CivetServer, whose user context is this WebServer.
+  auto* server = static_cast<CivetServer*>(user_data);
+  auto* self = static_cast<WebServer*>(const_cast<void*>(server->getUserContext()));
+  self->options_.tls->attach(static_cast<ssl_ctx_st*>(ssl_ctx));
+  // 1: the certificate and every other setting come from the TlsContext, not from civetweb.
+  return 1;
+}
+
+void WebServer::set_basic_auth_users(const std::map<std::string, std::string>& users) {
+  auto auth = std::make_shared<BasicAuth>(users);
+  std::lock_guard lock(auth_mutex_);
+  auth_ = std::move(auth);
+}
+
+std::shared_ptr<BasicAuth> WebServer::auth() const {
+  std::lock_guard lock(auth_mutex_);
+  return auth_;
+}
+
 int WebServer::handle(mg_connection* conn) {
   const mg_request_info* request = mg_get_request_info(conn);
   std::string_view method = request->request_method != nullptr ? request->request_method : "";
   std::string_view path = request->local_uri != nullptr ? request->local_uri : "";
   bool head = method == "HEAD";
-  switch (auth_.check(mg_get_header(conn, "Authorization"))) {
+  switch (auth()->check(mg_get_header(conn, "Authorization"))) {
     case AuthDecision::kAllowed:
       break;
     case AuthDecision::kRefused:

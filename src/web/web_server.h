@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "metrics/collector.h"
 #include "metrics/single_flight.h"
 #include "web/basic_auth.h"
+#include "web/tls_context.h"
 
 class CivetServer;
 struct mg_connection;
@@ -53,6 +55,8 @@ struct WebOptions {
   std::function<std::optional<std::string>()> reload;
   // HTTP basic auth for every path when not empty: user -> bcrypt hash.
   std::map<std::string, std::string> basic_auth_users;
+  // TLS on every listen address when set.
+  std::shared_ptr<TlsContext> tls;
   // --web.max-connections: civetweb's worker threads, each serving one connection at a time.
   unsigned max_connections = kDefaultMaxConnections;
 };
@@ -87,9 +91,15 @@ class WebServer {
   // How many connections are served at once; more wait for a worker in the kernel's backlog.
   unsigned max_connections() const { return options_.max_connections; }
 
+  // Replaces the basic auth users (a web config reload); requests already past the check keep
+  // their answer.
+  void set_basic_auth_users(const std::map<std::string, std::string>& users);
+
  private:
   static int log_message(const mg_connection* conn, const char* message);
   static int begin_request(mg_connection* conn);
+  static int init_ssl(void* ssl_ctx, void* user_data);
+  std::shared_ptr<BasicAuth> auth() const;
   int handle(mg_connection* conn);
   int serve_metrics(mg_connection* conn, bool head) const;
   int serve_landing_page(mg_connection* conn, bool head);
@@ -97,7 +107,8 @@ class WebServer {
 
   WebOptions options_;
   std::shared_ptr<HeartbeatCollector> collector_;
-  BasicAuth auth_;
+  mutable std::mutex auth_mutex_;  // guards auth_
+  std::shared_ptr<BasicAuth> auth_;
   // Landing pages asked for together share one check and one rendering, as scrapes share one
   // collection: each check of a large fleet takes tens of MiB.
   SingleFlight<std::shared_ptr<const std::string>> landing_page_;

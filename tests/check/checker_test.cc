@@ -102,13 +102,9 @@ ProcessConfig process_config(double timeout_seconds = 60, bool check_pid = true)
 }
 
 ReadResult heartbeat_at(Timestamp timestamp, std::string status = "running") {
-  HeartbeatData data;
-  data.process_key = "my_server";
-  data.pid = kPid;
-  data.timestamp = timestamp;
-  data.status = std::move(status);
-  data.iteration = 42;
-  return ReadResult::success(data);
+  ReadResult read = testing::heartbeat_read("my_server", kPid, timestamp, std::move(status));
+  read.heartbeat->iteration = 42;
+  return read;
 }
 
 FakeProcessTable table_with_live_pid(std::optional<Timestamp> start_time = kNow - 24h) {
@@ -375,6 +371,77 @@ TEST_CASE("a status other than \"running\" is ERROR_STATUS, and the detail does 
   }
 }
 
+// A run's final heartbeat, as heartbeatctl run writes it when the command has exited.
+ReadResult final_heartbeat_at(Timestamp timestamp, int exit_code) {
+  ReadResult read = heartbeat_at(timestamp, exit_code == 0 ? "completed" : "failed");
+  read.heartbeat->exit_code = exit_code;
+  read.heartbeat->started_at = timestamp - 17s;
+  read.heartbeat->duration = 17s;
+  return read;
+}
+
+TEST_CASE("a completed run's final heartbeat is HEALTHY with its pid gone, never asking for it") {
+  CountingProcessTable table;  // knows no pid: every one is gone
+  const CheckResult result =
+      decide_health(process_config(), final_heartbeat_at(kNow - 59s, 0), kNow, table);
+  CHECK(result.state == HealthState::kHealthy);
+  CHECK(result.reason.empty());
+  CHECK(table.lookups == 0);
+}
+
+TEST_CASE("a completed run stays HEALTHY until timeout_seconds, then is TIMED_OUT") {
+  CountingProcessTable table;
+  CHECK(decide_health(process_config(), final_heartbeat_at(kNow - 60s, 0), kNow, table).state ==
+        HealthState::kHealthy);
+  const CheckResult late =
+      decide_health(process_config(), final_heartbeat_at(kNow - 60s - 1us, 0), kNow, table);
+  CHECK(late.state == HealthState::kTimedOut);
+  CHECK(late.reason == "timed_out");
+}
+
+TEST_CASE("a failed run is ERROR_STATUS naming its exit code, not STALE_PID") {
+  CountingProcessTable table;
+  for (const int exit_code : {1, 3, 137, 255}) {
+    const CheckResult result =
+        decide_health(process_config(), final_heartbeat_at(kNow - 1s, exit_code), kNow, table);
+    CHECK(result.state == HealthState::kErrorStatus);
+    CHECK(result.reason == "error_status");
+    CHECK(result.detail == "the run ended with exit code " + std::to_string(exit_code));
+  }
+  CHECK(table.lookups == 0);
+}
+
+TEST_CASE("a status decides a final heartbeat's state, whatever its exit code says") {
+  CountingProcessTable table;
+  ReadResult failed_with_zero = final_heartbeat_at(kNow - 1s, 0);
+  failed_with_zero.heartbeat->status = "failed";
+  CHECK(decide_health(process_config(), failed_with_zero, kNow, table).state ==
+        HealthState::kErrorStatus);
+  ReadResult still_running = final_heartbeat_at(kNow - 1s, 3);
+  still_running.heartbeat->status = "running";
+  CHECK(decide_health(process_config(), still_running, kNow, table).state == HealthState::kHealthy);
+  CHECK(table.lookups == 0);
+}
+
+TEST_CASE("without an exit code, completed is pid-checked: a gone pid is STALE_PID") {
+  CountingProcessTable gone;
+  CHECK(decide_health(process_config(), heartbeat_at(kNow - 1s, "completed"), kNow, gone).state ==
+        HealthState::kStalePid);
+  FakeProcessTable alive = table_with_live_pid();
+  CHECK(decide_health(process_config(), heartbeat_at(kNow - 1s, "completed"), kNow, alive).state ==
+        HealthState::kHealthy);
+}
+
+TEST_CASE("a run in progress (started_at, no exit code) is pid-checked as any heartbeat") {
+  CountingProcessTable table;
+  ReadResult running = heartbeat_at(kNow - 1s);
+  running.heartbeat->started_at = kNow - 1h;
+  const CheckResult result = decide_health(process_config(), running, kNow, table);
+  CHECK(result.state == HealthState::kStalePid);
+  CHECK(result.reason == "process_gone");
+  CHECK(table.lookups == 1);
+}
+
 TEST_CASE("with check_pid false the process table is never asked") {
   CountingProcessTable table;
   SECTION("a dead pid with a fresh heartbeat is HEALTHY") {
@@ -437,6 +504,32 @@ TEST_CASE("check_process on a missing file is NO_HEARTBEAT missing") {
   CHECK(result.state == HealthState::kNoHeartbeat);
   CHECK(result.read_error == ReadError::kMissing);
   CHECK(result.reason == to_string(ReadError::kMissing));
+}
+
+TEST_CASE(
+    "check_all_processes asks the process table only for pids of heartbeats without an "
+    "exit code") {
+  testing::TempDir dir;
+  dir.write("beats/backup.json",
+            R"({"pid":456,"timestamp":"2026-02-05T05:59:59Z","status":"completed","exit_code":0})");
+  dir.write("beats/report.json",
+            R"({"pid":457,"timestamp":"2026-02-05T05:59:59Z","status":"failed","exit_code":3})");
+  dir.write("beats/worker.json", heartbeat_json(kPid, "2026-02-05T05:59:59Z"));
+  Config config;
+  config.file = dir / "config.json";
+  HeartbeatDirConfig beats;
+  beats.path = dir / "beats";
+  beats.timeout_seconds = 90;
+  config.heartbeat_dirs = {beats};
+
+  CountingProcessTable table(table_with_live_pid());
+  const MonitorReport report = check_all_processes(config, FakeClock(kNow), table);
+  REQUIRE(report.results.size() == 3);
+  CHECK(report.results[0].state == HealthState::kHealthy);
+  CHECK(report.results[1].state == HealthState::kErrorStatus);
+  CHECK(report.results[2].state == HealthState::kHealthy);
+  CHECK(table.lookups == 1);
+  CHECK(table.looked_up_pid == kPid);
 }
 
 TEST_CASE("check_all_processes checks configured and discovered processes in key order") {

@@ -236,6 +236,64 @@ TEST_CASE("timeouts must be greater than zero") {
         "/etc/hb/config.json: heartbeat_dirs[0].timeout_seconds: must be > 0, got -0");
 }
 
+TEST_CASE(
+    "a process or folder with a schedule gets its time zone, UTC and 300 s of grace by default") {
+  auto config = config_of(R"({
+    "processes": {
+      "backup":  { "heartbeat_path": "/hb/backup.json", "schedule": "30 2 * * *",
+                   "timezone": "Europe/Berlin", "grace_seconds": 600 },
+      "report":  { "heartbeat_path": "/hb/report.json", "schedule": "@daily" },
+      "server":  { "heartbeat_path": "/hb/server.json" }
+    },
+    "heartbeat_dirs": [ { "path": "/hb/jobs", "schedule": "*/5 * * * *", "grace_seconds": 0 } ]
+  })");
+  REQUIRE(config.processes.size() == 3);
+  const auto& backup = config.processes[0];
+  REQUIRE(backup.schedule != nullptr);
+  CHECK(backup.schedule->expression() == "30 2 * * *");
+  CHECK(backup.schedule->time_zone_name() == "Europe/Berlin");
+  CHECK(backup.grace_seconds == 600);
+  const auto& report = config.processes[1];
+  REQUIRE(report.schedule != nullptr);
+  CHECK(report.schedule->expression() == "@daily");
+  CHECK(report.schedule->time_zone_name() == "UTC");
+  CHECK(report.grace_seconds == kDefaultGraceSeconds);
+  CHECK(kDefaultGraceSeconds == 300);
+  CHECK(config.processes[2].schedule == nullptr);
+  REQUIRE(config.heartbeat_dirs.size() == 1);
+  REQUIRE(config.heartbeat_dirs[0].schedule != nullptr);
+  CHECK(config.heartbeat_dirs[0].schedule->expression() == "*/5 * * * *");
+  CHECK(config.heartbeat_dirs[0].grace_seconds == 0);
+}
+
+TEST_CASE("a bad schedule, time zone or grace refuses the config naming the field") {
+  const auto [members, message] = GENERATE(table<const char*, const char*>({
+      {R"(, "schedule": "61 * * * *")",
+       "processes.my_server.schedule: minute field \"61\": 61 is not in 0-59"},
+      {R"(, "schedule": "30 2 31 2 *")",
+       "processes.my_server.schedule: is never due: none of its months has any of its days of "
+       "the month"},
+      {R"(, "schedule": 5)", "processes.my_server.schedule: expected a string, got number"},
+      {R"(, "schedule": "@daily", "timezone": "Europe/Atlantis")",
+       "processes.my_server.timezone: unknown time zone \"Europe/Atlantis\" (not in the tz "
+       "database, /usr/share/zoneinfo)"},
+      {R"(, "schedule": "@daily", "timezone": "")",
+       "processes.my_server.timezone: must not be empty"},
+      {R"(, "schedule": "@daily", "grace_seconds": -1)",
+       "processes.my_server.grace_seconds: must be >= 0, got -1"},
+      {R"(, "schedule": "@daily", "grace_seconds": "5m")",
+       "processes.my_server.grace_seconds: expected a number, got string"},
+      {R"(, "timezone": "UTC")",
+       "processes.my_server.timezone: applies only to a process with a \"schedule\""},
+      {R"(, "grace_seconds": 60)",
+       "processes.my_server.grace_seconds: applies only to a process with a \"schedule\""},
+  }));
+  INFO(members);
+  CHECK(error_of(with_process(members)) == "/etc/hb/config.json: " + std::string(message));
+  CHECK(error_of(R"({"heartbeat_dirs": [{"path": "/d", "schedule": "* * * 0 *"}]})") ==
+        "/etc/hb/config.json: heartbeat_dirs[0].schedule: month field \"0\": 0 is not in 1-12");
+}
+
 TEST_CASE("a number too large for a double is invalid JSON, so timeouts are always finite") {
   CHECK(error_of(R"({"default_timeout_seconds": 1e999})") ==
         "/etc/hb/config.json: invalid JSON at offset 28: Number too big to be stored in double.");

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,10 +42,14 @@ TEST_CASE(
   dir.write("workers/alpha.json", "{}");
   dir.write("workers/beta.json", "");
   Config config;
+  auto schedule = std::make_shared<const Schedule>(*parse_cron("@daily").cron,
+                                                   find_time_zone("Europe/Berlin").zone);
   config.heartbeat_dirs.push_back(HeartbeatDirConfig{.path = dir / "workers",
                                                      .timeout_seconds = 12.5,
                                                      .check_pid = false,
-                                                     .labels = {{"team", "batch"}}});
+                                                     .labels = {{"team", "batch"}},
+                                                     .schedule = schedule,
+                                                     .grace_seconds = 90});
 
   auto discovery = discover_processes(config);
 
@@ -56,6 +61,8 @@ TEST_CASE(
   CHECK(alpha.timeout_seconds == 12.5);
   CHECK_FALSE(alpha.check_pid);
   CHECK(alpha.labels == Labels{{"team", "batch"}});
+  CHECK(alpha.schedule == schedule);
+  CHECK(alpha.grace_seconds == 90);
   CHECK(discovery.processes[1].key == "beta");
   CHECK(discovery.processes[1].heartbeat_path == dir / "workers/beta.json");
 }

@@ -4,8 +4,11 @@
 Starts Alertmanager, heartbeat_exporter and Prometheus on free loopback ports, with Prometheus
 loading the shipped deploy/prometheus/alerts.yml. A shell loop beats with heartbeatctl until it
 is killed; the test then waits for HeartbeatProcessDead to fire in Prometheus and to reach
-Alertmanager. On the way it evaluates every PromQL expression of dashboards/heartbeat.json
-against that Prometheus and checks that each one returns data.
+Alertmanager. Before that, a job run with `heartbeatctl run` succeeds and then fails with exit
+code 3, and HeartbeatJobFailed must fire for it; and a job scheduled every minute with 5 s of
+grace beats once and misses its next run, and HeartbeatJobMissed must fire for it, naming its
+schedule. On the way it evaluates every PromQL expression of dashboards/heartbeat.json against
+that Prometheus and checks that each one returns data (the job panels' for the job).
 
 Python standard library only. Exit status 0 on success, 1 on failure.
 """
@@ -30,7 +33,17 @@ from processes import die_with_parent, free_port  # noqa: E402
 
 STATES = ["healthy", "timed_out", "no_heartbeat", "stale_pid", "error_status"]
 PROCESS = "worker"
+# A job run with `heartbeatctl run`: once successfully, then failing with exit code 3.
+JOB_PROCESS = "nightly"
+JOB_EXIT_CODE = 3
+# Only jobs have these series, so the dashboard queries that use them are asked about the job.
+JOB_METRICS = {"heartbeat_exit_code", "heartbeat_last_run_duration_seconds",
+               "heartbeat_last_success_timestamp_seconds", "heartbeat_deadline_timestamp_seconds"}
 JOB = "heartbeat"
+# A job due every minute with 5 s of grace: its one heartbeat is overdue within 65 s.
+SCHEDULED = "nightly_report"
+SCHEDULE = "* * * * *"
+GRACE_SECONDS = 5
 
 # Every wait is bounded; generous because CI runs this beside the unit tests on two cores.
 START_TIMEOUT = 60
@@ -38,6 +51,7 @@ HEALTHY_TIMEOUT = 60
 DASHBOARD_TIMEOUT = 60
 STALE_TIMEOUT = 30
 FIRING_TIMEOUT = 150  # after the kill; the rule's `for: 1m` is most of it
+JOB_MISSED_TIMEOUT = 150  # after the job's heartbeat; the next minute plus grace is most of it
 ALERTMANAGER_TIMEOUT = 60
 HTTP_TIMEOUT = 5
 
@@ -207,7 +221,7 @@ def datasource_uids(node):
 
 # Series of these metrics belong to one process, so every selector must filter by process too.
 PER_PROCESS = {"heartbeat_state", "heartbeat_age_seconds", "heartbeat_last_timestamp_seconds",
-               "heartbeat_iteration_total", "heartbeat_timeout_seconds", "heartbeat_pid"}
+               "heartbeat_iteration_total", "heartbeat_timeout_seconds", "heartbeat_pid"} | JOB_METRICS
 SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\})?")
 PROMQL_WORDS = {"sum", "max", "min", "avg", "count", "rate", "increase", "by", "without", "or",
                 "and", "unless", "on", "ignoring", "group_left", "group_right", "bool", "offset",
@@ -216,15 +230,20 @@ PROMQL_WORDS = {"sum", "max", "min", "avg", "count", "rate", "increase", "by", "
                 "max_over_time", "min_over_time", "avg_over_time"}
 
 
-def check_selectors(where, expr):
+def selectors(expr):
+    """Yields (metric name, label matchers) of every selector in a PromQL expression."""
     # Strip label lists of by/without/on/ignoring, range durations and strings first.
     stripped = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", r"\1",
                       expr)
     stripped = re.sub(r"\[[^\]]*\]", "", stripped)
     for match in SELECTOR.finditer(stripped):
         name, matchers = match.group(1), match.group(2) or ""
-        if name in PROMQL_WORDS or name.isdigit():
-            continue
+        if name not in PROMQL_WORDS and not name.isdigit():
+            yield name, matchers
+
+
+def check_selectors(where, expr):
+    for name, matchers in selectors(expr):
         required = ['job=~"$job"', 'instance=~"$instance"']
         if name in PER_PROCESS:
             required.append('process=~"$process"')
@@ -359,10 +378,15 @@ def check_variable_queries(dashboard, prometheus, values):
 
 
 def empty_dashboard_queries(dashboard, prometheus, values):
-    """Evaluates every panel query; returns the ones without data (PromQL errors fail)."""
+    """Evaluates every panel query; returns the ones without data (PromQL errors fail). A query
+    of job metrics asks about the job where the others ask about the worker."""
     empty = []
     for where, target in dashboard_targets(dashboard):
-        if not prometheus.query(substitute(target["expr"], values)):
+        metrics = {name for name, _ in selectors(target["expr"])}
+        asked = dict(values)
+        if metrics & JOB_METRICS and values["process"] == PROCESS:
+            asked["process"] = JOB_PROCESS
+        if not prometheus.query(substitute(target["expr"], asked)):
             empty.append(where)
     return empty
 
@@ -449,9 +473,14 @@ def start_server(name, make_argv, ready_url_of, workdir, children):
 def start_exporter(exporter, workdir, children):
     heartbeats = os.path.join(workdir, "heartbeats")
     os.mkdir(heartbeats)
+    os.mkdir(os.path.join(workdir, "jobs"))
     config = os.path.join(workdir, "exporter.json")
     with open(config, "w") as f:
-        json.dump({"heartbeat_dirs": [{"path": heartbeats, "timeout_seconds": 30}]}, f)
+        json.dump({"heartbeat_dirs": [{"path": heartbeats, "timeout_seconds": 30}],
+                   "processes": {SCHEDULED: {
+                       "heartbeat_path": os.path.join(workdir, "jobs", f"{SCHEDULED}.json"),
+                       "schedule": SCHEDULE, "grace_seconds": GRACE_SECONDS,
+                       "check_pid": False}}}, f)
     child = Child("exporter", [exporter, f"--config.file={config}",
                                "--web.listen-address=127.0.0.1:0"], workdir)
     children.append(child)
@@ -465,9 +494,33 @@ def start_exporter(exporter, workdir, children):
     return heartbeats, address
 
 
-def firing(alerts, alertname):
+def firing(alerts, alertname, process=PROCESS):
     return [a for a in alerts if a["labels"].get("alertname") == alertname and
-            a["labels"].get("process") == PROCESS and a.get("state") == "firing"]
+            a["labels"].get("process") == process and a.get("state") == "firing"]
+
+
+def run_failing_job(args, heartbeats, prometheus, servers):
+    """Runs the job once successfully and once failing, and waits for HeartbeatJobFailed."""
+    for command, expected in ((["true"], 0), (["sh", "-c", f"exit {JOB_EXIT_CODE}"],
+                                               JOB_EXIT_CODE)):
+        argv = [args.heartbeatctl, "run", "--dir", heartbeats, "--key", JOB_PROCESS, "--"] + command
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        if done.returncode != expected:
+            raise Failure(f"{' '.join(argv)} exited {done.returncode}, expected {expected}: "
+                          f"{done.stderr!r}")
+    log(f"ran {JOB_PROCESS} with heartbeatctl run: exit 0, then exit {JOB_EXIT_CODE}")
+    # The failed run is error_status for the folder's 30 s timeout; the rule has no `for`.
+    alert = wait_until("HeartbeatJobFailed to fire in Prometheus",
+                       lambda: firing(prometheus.alerts(), "HeartbeatJobFailed", JOB_PROCESS),
+                       20, servers)[0]
+    summary = alert["annotations"].get("summary", "")
+    description = alert["annotations"].get("description", "")
+    if f"failed with exit code {JOB_EXIT_CODE}" not in summary or \
+            "Its last successful run started" not in description or \
+            alert["labels"].get("severity") != "warning":
+        raise Failure(f"HeartbeatJobFailed does not name the exit code and last success: "
+                      f"{alert}")
+    log(f"HeartbeatJobFailed fires for {JOB_PROCESS}: {summary}")
 
 
 def run(args, dashboard, workdir, children):
@@ -510,6 +563,13 @@ def run(args, dashboard, workdir, children):
                lambda: http_get(prometheus.url + "/api/v1/alertmanagers")[1]["data"]
                ["activeAlertmanagers"], START_TIMEOUT, servers)
 
+    # The job runs once, now; its next run, due within a minute, never comes.
+    subprocess.run([args.heartbeatctl, "beat", "--dir", os.path.join(workdir, "jobs"),
+                    "--key", SCHEDULED], check=True, timeout=HTTP_TIMEOUT)
+    job_beat_at = time.monotonic()
+    log(f"{SCHEDULED} beat once; it is due again within a minute ({SCHEDULE!r}, "
+        f"grace {GRACE_SECONDS} s)")
+
     # The heartbeat's pid is the loop's shell, heartbeatctl's parent.
     writer = Child("writer", ["/bin/sh", "-c",
                               'while :; do "$0" beat --dir "$1" --key worker || exit 1; '
@@ -523,6 +583,8 @@ def run(args, dashboard, workdir, children):
     pid = prometheus.query(f"heartbeat_pid{{{selector}}}")
     if [float(r["value"][1]) for r in pid] != [float(writer.pid)]:
         raise Failure(f"heartbeat_pid of {PROCESS} is {pid}, expected the writer's {writer.pid}")
+
+    run_failing_job(args, heartbeats, prometheus, servers)
 
     values = {"job": JOB, "instance": exporter_address, "process": PROCESS,
               "__rate_interval": "1m", "__interval": "15s", "__range": "1h",
@@ -600,6 +662,30 @@ def run(args, dashboard, workdir, children):
         if not prometheus.query(substitute(annotation["expr"], values)):
             raise Failure(f"annotation {annotation['name']!r} shows no firing alert")
     log("the timeline, stat panels and alert annotation show the dead process")
+
+    check_job_missed(prometheus, exporter_address, job_beat_at, servers)
+
+
+def check_job_missed(prometheus, exporter_address, job_beat_at, servers):
+    """HeartbeatJobMissed fires for the job whose run did not come, naming its schedule."""
+    alert = wait_until(f"HeartbeatJobMissed to fire for {SCHEDULED}",
+                       lambda: firing(prometheus.alerts(), "HeartbeatJobMissed", SCHEDULED),
+                       JOB_MISSED_TIMEOUT - (time.monotonic() - job_beat_at), servers)[0]
+    log(f"HeartbeatJobMissed is firing {time.monotonic() - job_beat_at:.1f} s after the job's "
+        f"heartbeat (since {alert.get('activeAt')}): {alert['labels']}")
+    expected = {"alertname": "HeartbeatJobMissed", "job": JOB, "instance": exporter_address,
+                "process": SCHEDULED, "severity": "warning", "state": "timed_out",
+                "schedule": SCHEDULE, "timezone": "UTC"}
+    wrong = {k: alert["labels"].get(k) for k, v in expected.items() if alert["labels"].get(k) != v}
+    if wrong:
+        raise Failure(f"HeartbeatJobMissed has labels {alert['labels']}, expected {expected}")
+    description = alert["annotations"].get("description", "")
+    for part in (f'its schedule "{SCHEDULE}" (UTC)', "it was due by "):
+        if part not in description:
+            raise Failure(f"HeartbeatJobMissed's description lacks {part!r}: {description!r}")
+    hung = firing(prometheus.alerts(), "HeartbeatProcessHung", SCHEDULED)
+    if hung:
+        raise Failure(f"the missed job also raised HeartbeatProcessHung: {hung}")
 
 
 def parse_args():

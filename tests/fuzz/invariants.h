@@ -130,7 +130,7 @@ inline HealthState expected_state(const ProcessConfig& process, const ReadResult
   const HeartbeatData& heartbeat = *read.heartbeat;
   const double age = std::chrono::duration<double>(now - heartbeat.timestamp).count();
   if (-age > process.timeout_seconds) return HealthState::kNoHeartbeat;
-  if (process.check_pid) {
+  if (process.check_pid && !heartbeat.exit_code) {
     const ProcessInfo info = processes.lookup(heartbeat.pid);
     if (info.liveness != Liveness::kAlive) return HealthState::kStalePid;
     if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
@@ -138,13 +138,17 @@ inline HealthState expected_state(const ProcessConfig& process, const ReadResult
     }
   }
   if (age > process.timeout_seconds) return HealthState::kTimedOut;
-  if (heartbeat.status != "running") return HealthState::kErrorStatus;
+  if (heartbeat.status != "running" && heartbeat.status != "completed") {
+    return HealthState::kErrorStatus;
+  }
   return HealthState::kHealthy;
 }
 
 inline bool same_heartbeat(const HeartbeatData& a, const HeartbeatData& b) {
   return a.process_key == b.process_key && a.pid == b.pid && a.timestamp == b.timestamp &&
-         a.status == b.status && a.iteration == b.iteration;
+         a.status == b.status && a.iteration == b.iteration && a.exit_code == b.exit_code &&
+         a.started_at == b.started_at && a.duration == b.duration &&
+         a.last_success == b.last_success;
 }
 
 // format_timestamp(t) is canonical and parse_timestamp reads it back as t.
@@ -240,7 +244,7 @@ inline bool reason_fits(HealthState state, std::string_view reason) {
     case HealthState::kHealthy:
       return reason.empty();
     case HealthState::kTimedOut:
-      return reason == "timed_out";
+      return reason == "timed_out" || reason == "missed_schedule";
     case HealthState::kErrorStatus:
       return reason == "error_status";
     case HealthState::kStalePid:
@@ -324,6 +328,33 @@ inline Violations check_heartbeat(std::string_view json) {
   return out;
 }
 
+// A schedule becomes label values and is searched at every scrape: its texts are printable
+// ASCII, its grace is finite and not negative, and it is due again before and after any time.
+inline void check_schedule(const std::string& where,
+                           const std::shared_ptr<const Schedule>& schedule, double grace_seconds,
+                           Violations& out) {
+  if (!std::isfinite(grace_seconds) || grace_seconds < 0) {
+    out.push_back(where + ": grace_seconds " + std::to_string(grace_seconds));
+  }
+  if (!schedule) return;
+  auto printable = [](std::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+      return c == ' ' || c == '\t' || (c > ' ' && c < 0x7f);
+    });
+  };
+  if (!printable(schedule->expression()) || !printable(schedule->time_zone_name())) {
+    out.push_back(where + ": schedule " + shown(schedule->expression()) + " in " +
+                  shown(std::string(schedule->time_zone_name())) + " is not printable ASCII");
+  }
+  const Timestamp t = std::chrono::sys_days{std::chrono::year{2026} / 2 / 5};
+  auto next = schedule->next_after(t);
+  auto latest = schedule->latest_at_or_before(t);
+  if (!next || *next <= t || !latest || *latest > t) {
+    out.push_back(where + ": schedule " + shown(schedule->expression()) +
+                  " has no due time after or none at or before 2026-02-05");
+  }
+}
+
 inline void check_labels(const std::string& where, const Labels& labels, Violations& out) {
   for (const auto& [name, value] : labels) {
     if (!is_valid_static_label_name(name)) out.push_back(where + ": label name " + shown(name));
@@ -379,6 +410,7 @@ inline Violations check_config(std::string_view json) {
     }
     check_timeout(where, process.timeout_seconds, out);
     check_labels(where, process.labels, out);
+    check_schedule(where, process.schedule, process.grace_seconds, out);
   }
   for (std::size_t i = 0; i < config.heartbeat_dirs.size(); ++i) {
     const HeartbeatDirConfig& dir = config.heartbeat_dirs[i];
@@ -388,6 +420,7 @@ inline Violations check_config(std::string_view json) {
     }
     check_timeout(where, dir.timeout_seconds, out);
     check_labels(where, dir.labels, out);
+    check_schedule(where, dir.schedule, dir.grace_seconds, out);
   }
   return out;
 }

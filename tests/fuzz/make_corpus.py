@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 CORPUS = pathlib.Path(__file__).resolve().parent / "corpus"
 NOW = datetime(2026, 2, 5, 6, 18, 0, tzinfo=timezone.utc)
 BEAT = NOW - timedelta(seconds=30, microseconds=398951)  # 06:17:29.601049
+STARTED = BEAT - timedelta(seconds=17.25)  # a run's start
 
 # pid % 5 in the fake process table: 0 gone, 1 alive (started 05:18), 2 alive (/proc hidden),
 # 3 zombie, 4 alive but started at 06:18 (so the pid was reused after the heartbeat).
@@ -51,6 +52,14 @@ def heartbeats():
         "error_status.json": heartbeat(status="failed: disk full"),
         "timestamp_in_future.json": heartbeat(timestamp=(NOW + timedelta(hours=2)).isoformat()),
         "max_pid_and_iteration.json": heartbeat(pid=4194304, iteration=2**64 - 1),
+        # A run's final heartbeats (heartbeatctl run): not pid-checked, so a gone pid is fine.
+        "run_completed.json": heartbeat(pid=PID_GONE, status="completed", iteration=None,
+                                        exit_code=0, started_at=STARTED.isoformat(),
+                                        duration_seconds=17.25, last_success=STARTED.isoformat()),
+        "run_failed.json": heartbeat(pid=PID_GONE, status="failed", iteration=None, exit_code=3,
+                                     started_at=STARTED.isoformat(), duration_seconds=17.25,
+                                     last_success=(STARTED - timedelta(days=1)).isoformat()),
+        "run_in_progress.json": heartbeat(iteration=None, started_at=STARTED.isoformat()),
     }
     for name, fields in valid.items():
         write("heartbeat", name, json.dumps(fields))
@@ -122,8 +131,8 @@ def configs():
         "processes": {
             "my_server": {"heartbeat_path": "/var/lib/heartbeats/my_server.json",
                           "timeout_seconds": 30},
-            "nightly_backup": {"heartbeat_path": "backup.json", "timeout_seconds": 90000,
-                               "check_pid": False, "labels": {"team": "storage"}},
+            "nightly_backup": {"heartbeat_path": "backup.json", "schedule": "0 2 * * *",
+                               "timezone": "Europe/Berlin", "labels": {"team": "storage"}},
         },
         "heartbeat_dirs": [{"path": "/var/lib/heartbeats/workers", "timeout_seconds": 60,
                             "labels": {"team": "batch"}}],
@@ -137,6 +146,11 @@ def configs():
             '{"processes": {"b": {"heartbeat_path": "b.json"}, "a": {"heartbeat_path": "a.json"}},'
             ' "default_timeout_seconds": 2.5}',
         "valid_unicode_key.json": json.dumps({"processes": {"caf\u00e9": {"heartbeat_path": "x"}}}),
+        "valid_schedules.json": json.dumps({
+            "processes": {"a": {"heartbeat_path": "a", "schedule": "*/7 1-5/2 29 feb SUN,7",
+                                "timezone": "America/New_York", "grace_seconds": 0},
+                          "b": {"heartbeat_path": "b", "schedule": "@annually"}},
+            "heartbeat_dirs": [{"path": "d", "schedule": "30 2 31 2 1", "grace_seconds": 1.5}]}),
     }
     invalid = {
         "unknown_field.json": '{"processes": {"my_server": {"heartbeat_path": "a", "timeout_secs": 1}}}',
@@ -162,6 +176,18 @@ def configs():
         "trailing_garbage.json": "{} {}",
         "nul_byte.json": b"{}\0{\"x\": 1}",
         "bad_utf8.json": b'{"processes": {"caf\xe9": {"heartbeat_path": "x"}}}',
+        "schedule_never_due.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 30 2 *"}}}',
+        "schedule_range_backwards.json": '{"heartbeat_dirs": [{"path": "d", "schedule": "0 0 * * fri-mon"}]}',
+        "schedule_control_char.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 * * *\\n"}}}',
+        "timezone_unknown.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "timezone": "../../etc/passwd"}}}',
+        "timezone_without_schedule.json": '{"processes": {"a": {"heartbeat_path": "x", "timezone": "UTC"}}}',
+        "grace_negative.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "grace_seconds": -1}}}',
+        "schedule_never_due.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 30 2 *"}}}',
+        "schedule_range_backwards.json": '{"heartbeat_dirs": [{"path": "d", "schedule": "0 0 * * fri-mon"}]}',
+        "schedule_control_char.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "0 0 * * *\\n"}}}',
+        "timezone_unknown.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "timezone": "../../etc/passwd"}}}',
+        "timezone_without_schedule.json": '{"processes": {"a": {"heartbeat_path": "x", "timezone": "UTC"}}}',
+        "grace_negative.json": '{"processes": {"a": {"heartbeat_path": "x", "schedule": "@daily", "grace_seconds": -1}}}',
         "deep_nesting.json": '{"processes": ' + "[" * 2000 + "]" * 2000 + "}",
     }
     for name, content in {**valid, **invalid}.items():

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -79,6 +80,40 @@ std::string with_path(std::string message, const std::filesystem::path& path) {
   return message;
 }
 
+// A run's field of a fixture heartbeat: absent or null when the heartbeat has none.
+const rapidjson::Value* run_field(const rapidjson::Value& heartbeat, const char* name) {
+  const auto found = heartbeat.FindMember(name);
+  if (found == heartbeat.MemberEnd() || found->value.IsNull()) return nullptr;
+  return &found->value;
+}
+
+std::optional<Timestamp> timestamp_field(const rapidjson::Value& heartbeat, const char* name) {
+  const rapidjson::Value* value = run_field(heartbeat, name);
+  if (value == nullptr) return std::nullopt;
+  const auto parsed = parse_timestamp(string_of(*value));
+  REQUIRE(parsed.has_value());
+  return parsed;
+}
+
+// The run's fields of a fixture heartbeat: duration_micros stands for duration_seconds.
+void set_run_fields(HeartbeatData& data, const rapidjson::Value& heartbeat) {
+  if (const auto* code = run_field(heartbeat, "exit_code")) data.exit_code = code->GetInt();
+  data.started_at = timestamp_field(heartbeat, "started_at");
+  if (const auto* micros = run_field(heartbeat, "duration_micros")) {
+    data.duration = std::chrono::microseconds(micros->GetInt64());
+  }
+  data.last_success = timestamp_field(heartbeat, "last_success");
+}
+
+void check_run_fields(const HeartbeatData& data, const rapidjson::Value& expected) {
+  HeartbeatData wanted;
+  set_run_fields(wanted, expected);
+  CHECK(data.exit_code == wanted.exit_code);
+  CHECK(data.started_at == wanted.started_at);
+  CHECK(data.duration == wanted.duration);
+  CHECK(data.last_success == wanted.last_success);
+}
+
 void check_heartbeat(const HeartbeatData& data, const rapidjson::Value& expected) {
   if (expected["process_key"].IsNull()) {
     CHECK_FALSE(data.process_key.has_value());
@@ -93,6 +128,7 @@ void check_heartbeat(const HeartbeatData& data, const rapidjson::Value& expected
   } else {
     CHECK(data.iteration == expected["iteration"].GetUint64());
   }
+  check_run_fields(data, expected);
 }
 
 TEST_CASE("conformance: each heartbeat file gets the fixture's verdict, message and data") {
@@ -163,6 +199,7 @@ TEST_CASE("conformance: serialize_heartbeat writes the fixture's exact bytes") {
     data.timestamp = *timestamp;
     data.status = text_of(heartbeat["status"]);
     if (!heartbeat["iteration"].IsNull()) data.iteration = heartbeat["iteration"].GetUint64();
+    set_run_fields(data, heartbeat);
     CHECK(serialize_heartbeat(data) == text_of(c["json"]));
   }
 }

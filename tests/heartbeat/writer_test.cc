@@ -270,6 +270,123 @@ TEST_CASE("iteration counts 1, 2, 3 and beat(status) writes the status") {
   }
 }
 
+HeartbeatData read_back(const HeartbeatWriter& writer) {
+  const ReadResult read = read_heartbeat(writer.path());
+  INFO((read.failure ? read.failure->message : ""));
+  REQUIRE(read.ok());
+  return *read.heartbeat;
+}
+
+TEST_CASE("start_run writes running with started_at, and beats during the run carry it") {
+  TempDir dir;
+  HeartbeatWriter writer(dir.path(), "backup");
+  const Timestamp before = now_micros();
+  writer.start_run();
+  const HeartbeatData started = read_back(writer);
+  CHECK(started.status == "running");
+  CHECK(started.pid == ::getpid());
+  REQUIRE(started.started_at);
+  CHECK(*started.started_at >= before);
+  CHECK(started.timestamp == *started.started_at);
+  CHECK_FALSE(started.exit_code);
+  CHECK_FALSE(started.duration);
+  CHECK_FALSE(started.last_success);  // no run succeeded before
+
+  writer.beat();
+  const HeartbeatData beat = read_back(writer);
+  CHECK(beat.started_at == started.started_at);
+  CHECK(beat.iteration == 2);
+  CHECK_FALSE(beat.exit_code);
+}
+
+TEST_CASE("finish_run(0) writes completed with exit code, duration and itself as last success") {
+  TempDir dir;
+  HeartbeatWriter writer(dir.path(), "backup");
+  writer.start_run();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  writer.finish_run(0);
+  const HeartbeatData done = read_back(writer);
+  CHECK(done.status == "completed");
+  CHECK(done.exit_code == 0);
+  REQUIRE(done.started_at);
+  REQUIRE(done.duration);
+  CHECK(*done.duration >= std::chrono::milliseconds(20));
+  CHECK(done.timestamp >= *done.started_at + *done.duration - std::chrono::milliseconds(1));
+  CHECK(done.last_success == done.started_at);
+
+  // After the run, a beat is a daemon's beat again.
+  writer.beat();
+  const HeartbeatData after = read_back(writer);
+  CHECK_FALSE(after.started_at);
+  CHECK_FALSE(after.exit_code);
+}
+
+TEST_CASE("a failed run keeps the last success of the run before, across writers and crashes") {
+  TempDir dir;
+  Timestamp first_start;
+  {
+    HeartbeatWriter writer(dir.path(), "backup");
+    writer.start_run();
+    writer.finish_run(0);
+    first_start = *read_back(writer).started_at;
+  }
+  HeartbeatWriter writer(dir.path(), "backup");
+  writer.start_run();
+  CHECK(read_back(writer).last_success == first_start);  // carried by the running heartbeat
+  writer.finish_run(3);
+  HeartbeatData failed = read_back(writer);
+  CHECK(failed.status == "failed");
+  CHECK(failed.exit_code == 3);
+  CHECK(failed.last_success == first_start);
+
+  // A run killed before finish_run leaves its running heartbeat, which carries it on too.
+  writer.start_run();
+  HeartbeatWriter next(dir.path(), "backup");
+  next.start_run();
+  next.finish_run(128 + SIGKILL);
+  failed = read_back(next);
+  CHECK(failed.exit_code == 137);
+  CHECK(failed.last_success == first_start);
+}
+
+TEST_CASE("an invalid previous heartbeat carries nothing forward") {
+  TempDir dir;
+  dir.write("backup.json", R"({"pid":1,"timestamp":"2026-02-05T06:17:29Z","status":"completed",)"
+                           R"("last_success":"never"})");
+  HeartbeatWriter writer(dir.path(), "backup");
+  writer.start_run();
+  writer.finish_run(1);
+  CHECK_FALSE(read_back(writer).last_success);
+}
+
+TEST_CASE("finish_run refuses exit codes outside 0..255 and a call without a run") {
+  TempDir dir;
+  HeartbeatWriter writer(dir.path(), "backup");
+  CHECK_THROWS_AS(writer.finish_run(0), std::logic_error);
+  writer.start_run();
+  const std::string running = read_file(writer.path());
+  CHECK_THROWS_AS(writer.finish_run(-1), std::invalid_argument);
+  CHECK_THROWS_AS(writer.finish_run(256), std::invalid_argument);
+  CHECK(read_file(writer.path()) == running);
+  writer.finish_run(255);  // the run is still in progress after a refused code
+  CHECK(read_back(writer).exit_code == 255);
+}
+
+TEST_CASE("serialize_heartbeat refuses an exit code or a duration out of range") {
+  HeartbeatData data = sample_heartbeat();
+  data.exit_code = 256;
+  CHECK_THROWS_WITH(serialize_heartbeat(data), Contains("exit_code"));
+  data.exit_code = -1;
+  CHECK_THROWS_AS(serialize_heartbeat(data), std::invalid_argument);
+  data.exit_code.reset();
+  data.duration = std::chrono::microseconds(-1);
+  CHECK_THROWS_WITH(serialize_heartbeat(data), Contains("duration_seconds"));
+  data.duration = std::chrono::seconds(1000000001);
+  CHECK_THROWS_AS(serialize_heartbeat(data), std::invalid_argument);
+  data.duration = std::chrono::microseconds(1500);
+  CHECK_THAT(serialize_heartbeat(data), Contains(R"("duration_seconds":0.001500)"));
+}
+
 TEST_CASE("beats leave no temp files behind") {
   TempDir dir;
   HeartbeatWriter writer(dir.path(), "my_server");

@@ -148,6 +148,8 @@ TEST_CASE(
   REQUIRE(ctl({"beat", "--dir", (dir / "hb").string(), "--key", "job", "--status", hostile})
               .exit_code == 0);
   dir.write("hb/evil\x1b[1mname.json", "{");
+  // Not UTF-8 at all: a file name may be any bytes.
+  dir.write("hb/latin\xe9.json", "{");
 
   auto table = ctl({"check", "--config.file", config.string()});
   CHECK(table.exit_code == 1);
@@ -163,10 +165,13 @@ TEST_CASE(
 
   auto json = ctl({"check", "--config.file", config.string(), "--json"});
   CHECK(json.out.find('\x1b') == std::string::npos);
+  CHECK(json.out.find("\xc2\x9b") == std::string::npos);
+  CHECK(json.out.find("\\u009B1m") != std::string::npos);
   rapidjson::Document document;
   document.Parse(json.out.c_str());
   REQUIRE_FALSE(document.HasParseError());
   CHECK(std::string(document["processes"][1]["status"].GetString()) == hostile);
+  CHECK(json.out.find("latin\\\\xe9") != std::string::npos);
 }
 
 TEST_CASE(

@@ -399,11 +399,12 @@ TEST_CASE("a scrape has the per-process families first, then the exporter's own"
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
 
   auto all = names(scrape(collector));
-  REQUIRE(all.size() == 17);
-  CHECK(Strings(all.begin(), all.begin() + 6) ==
+  REQUIRE(all.size() == 18);
+  CHECK(Strings(all.begin(), all.begin() + 7) ==
         Strings{"heartbeat_state", "heartbeat_age_seconds", "heartbeat_last_timestamp_seconds",
-                "heartbeat_iteration_total", "heartbeat_timeout_seconds", "heartbeat_pid"});
-  Strings own(all.begin() + 6, all.end());
+                "heartbeat_iteration_total", "heartbeat_timeout_seconds", "heartbeat_pid",
+                "heartbeat_deadline_timestamp_seconds"});
+  Strings own(all.begin() + 7, all.end());
   std::sort(own.begin(), own.end());
   CHECK(own == Strings{"heartbeat_exporter_build_info", "heartbeat_exporter_discovery_errors",
                        "heartbeat_exporter_discovery_truncated",

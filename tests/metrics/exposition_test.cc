@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -74,6 +75,12 @@ CheckResult unread_result(std::string key) {
   return result;
 }
 
+std::shared_ptr<const Schedule> schedule_of(std::string_view expression, std::string_view zone) {
+  auto cron = parse_cron(expression);
+  REQUIRE(cron.cron.has_value());
+  return std::make_shared<const Schedule>(std::move(*cron.cron), find_time_zone(zone).zone);
+}
+
 MonitorReport report_of(std::vector<CheckResult> results) {
   MonitorReport report;
   report.results = std::move(results);
@@ -127,6 +134,9 @@ MonitorReport random_report(std::size_t processes, std::uint32_t seed) {
     return out;
   };
   const std::vector<double> timeouts = {60, 0.5, 12.25, 1e-3, 86400, 0.1 + 0.2, 1e21};
+  const std::vector<std::shared_ptr<const Schedule>> schedules = {
+      schedule_of("@daily", "UTC"), schedule_of("*/7 1-5/2 * JAN,jul sun", "Europe/Berlin"),
+      schedule_of(" 0\t2 * * *", "America/New_York")};
   std::vector<CheckResult> results;
   for (std::size_t i = 0; i < processes; ++i) {
     auto state = kAllHealthStates[std::uniform_int_distribution<std::size_t>(0, 4)(random)];
@@ -144,10 +154,23 @@ MonitorReport random_report(std::size_t processes, std::uint32_t seed) {
         kHeartbeatTime + std::chrono::microseconds(std::uniform_int_distribution<std::int64_t>(
                              -1'000'000'000, 0)(random));
     result.age_seconds = std::uniform_real_distribution<double>(0, 1000)(random);
-    if (chance(5)) result.age_seconds.reset();
+    result.deadline_seconds = 1.7e9 + std::uniform_real_distribution<double>(0, 1e6)(random);
+    if (chance(5)) {
+      result.age_seconds.reset();
+      result.deadline_seconds.reset();
+    }
+    if (chance(20)) {
+      result.process.schedule =
+          schedules[std::uniform_int_distribution<std::size_t>(0, schedules.size() - 1)(random)];
+    }
     result.heartbeat->iteration = random();
     if (chance(50)) result.heartbeat->iteration = *result.heartbeat->iteration % 100000;
     if (chance(10)) result.heartbeat->iteration.reset();
+    if (chance(20)) {
+      result.heartbeat->exit_code = std::uniform_int_distribution<int>(0, kMaxExitCode)(random);
+      result.heartbeat->duration = std::chrono::microseconds(random() % 100'000'000'000);
+    }
+    if (chance(20)) result.heartbeat->last_success = result.heartbeat->timestamp - 1h;
     results.push_back(std::move(result));
   }
   return report_of(std::move(results));
@@ -259,6 +282,29 @@ TEST_CASE("a one-process report renders exactly the expected exposition") {
           labels + "} 4242\n");
 }
 
+TEST_CASE("a job has its deadline, and its schedule on an info series without static labels") {
+  auto result = result_of("backup", HealthState::kHealthy);
+  result.process.labels = {{"team", "ops"}};
+  result.process.schedule = schedule_of("30 2 * * Mon-Fri", "Europe/Berlin");
+  result.deadline_seconds = 1770345000.25;
+  auto daemon = result_of("server", HealthState::kHealthy);
+  daemon.deadline_seconds = 1770271230.25;
+
+  auto text = render_process_families(report_of({result, daemon}), 1).joined();
+
+  CHECK_THAT(text, Catch::Contains(
+                       "# TYPE heartbeat_deadline_timestamp_seconds gauge\n"
+                       "heartbeat_deadline_timestamp_seconds{process=\"backup\",team=\"ops\"} "
+                       "1770345000.25\n"
+                       "heartbeat_deadline_timestamp_seconds{process=\"server\"} 1770271230.25\n"));
+  CHECK_THAT(text, Catch::EndsWith("# HELP heartbeat_schedule_info The schedule of a job, as "
+                                   "configured, and its time zone; always 1.\n"
+                                   "# TYPE heartbeat_schedule_info gauge\n"
+                                   "heartbeat_schedule_info{process=\"backup\",schedule=\"30 2 "
+                                   "* * Mon-Fri\",timezone=\"Europe/Berlin\"} 1\n"));
+  CHECK(text == serializer_text(report_of({result, daemon})));
+}
+
 TEST_CASE(
     "every state, a future timestamp, no iteration and an unread file render as "
     "TextSerializer does") {
@@ -306,6 +352,33 @@ TEST_CASE("families with no series are left out, HELP and TYPE included") {
   CHECK(text.find("# TYPE heartbeat_timeout_seconds gauge\n") != std::string::npos);
 }
 
+TEST_CASE(
+    "a run's exit code, duration and last success are series only where a heartbeat has "
+    "them") {
+  auto failed = result_of("backup", HealthState::kErrorStatus);
+  failed.heartbeat->exit_code = 3;
+  failed.heartbeat->duration = 17250001us;
+  failed.heartbeat->last_success = kHeartbeatTime - 24h;
+  auto running = result_of("report", HealthState::kHealthy);
+  running.heartbeat->last_success = kHeartbeatTime - 1h + 500ms;
+  auto report = report_of({failed, running, result_of("daemon", HealthState::kHealthy)});
+  const std::string text = render_process_families(report, 1).joined();
+  CHECK(text == serializer_text(report));
+  CHECK_THAT(text, Catch::Matchers::Contains("# TYPE heartbeat_exit_code gauge\n"
+                                             "heartbeat_exit_code{process=\"backup\"} 3\n#"));
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "heartbeat_last_run_duration_seconds{process=\"backup\"} 17.250001\n#"));
+  CHECK_THAT(text, Catch::Matchers::Contains(
+                       "heartbeat_last_success_timestamp_seconds{process=\"backup\"} 1770184800\n"
+                       "heartbeat_last_success_timestamp_seconds{process=\"report\"} "
+                       "1770267600.5\n"));
+  CHECK(text.find("heartbeat_exit_code{process=\"report\"}") == std::string::npos);
+  for (std::string_view family : {"heartbeat_exit_code", "heartbeat_last_run_duration_seconds",
+                                  "heartbeat_last_success_timestamp_seconds"}) {
+    CHECK(text.find(std::string(family) + "{process=\"daemon\"}") == std::string::npos);
+  }
+}
+
 TEST_CASE("a big random report renders as TextSerializer does, serially and in parallel",
           "[threads]") {
   auto report = random_report(6000, 20260205);
@@ -317,8 +390,8 @@ TEST_CASE("a big random report renders as TextSerializer does, serially and in p
     INFO("threads " << threads);
     auto parallel = render_process_families(report, threads);
     CHECK(parallel.joined() == expected);
-    // Six families, each a header piece and one piece per thread.
-    CHECK(parallel.pieces.size() == 6 * (threads + 1));
+    // Every family (each has series here), each a header piece and one piece per thread.
+    CHECK(parallel.pieces.size() == kProcessFamilies.size() * (threads + 1));
   }
 }
 
@@ -336,8 +409,8 @@ TEST_CASE(
   const std::string expected = serializer_text(report);
   const auto serial = render_process_families(report, 1, 100);
   CHECK(serial.joined() == expected);
-  // Six families, each a header piece and ceil(1050 / 100) pieces of series.
-  CHECK(serial.pieces.size() == 6 * (1 + 11));
+  // Every family, each a header piece and ceil(1050 / 100) pieces of series.
+  CHECK(serial.pieces.size() == kProcessFamilies.size() * (1 + 11));
   CHECK(serial.pieces[0].rfind("# HELP heartbeat_state ", 0) == 0);
   CHECK(serial.pieces[1].rfind("heartbeat_state{process=\"proc-100000\"", 0) == 0);
   CHECK(serial.pieces[11].rfind("heartbeat_state{process=\"proc-101000", 0) == 0);

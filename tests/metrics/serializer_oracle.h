@@ -23,7 +23,13 @@ inline std::vector<prometheus::MetricFamily> oracle_families(const MonitorReport
                                                     : prometheus::MetricType::Gauge;
     for (const auto& result : report.results) {
       std::vector<prometheus::ClientMetric::Label> labels = {{"process", result.process.key}};
-      for (const auto& [name, value] : result.process.labels) labels.push_back({name, value});
+      if (spec.info_labels == nullptr) {
+        for (const auto& [name, value] : result.process.labels) labels.push_back({name, value});
+      } else {
+        for (const auto& [name, value] : spec.info_labels(result)) {
+          labels.push_back({std::string(name), std::string(value)});
+        }
+      }
       auto add = [&](std::vector<prometheus::ClientMetric::Label> series_labels, double value) {
         prometheus::ClientMetric metric;
         metric.label = std::move(series_labels);

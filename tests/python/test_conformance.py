@@ -2,6 +2,7 @@
 (tests/heartbeat/conformance_test.cc): both implementations must give each the same verdict, so
 that they cannot drift apart."""
 
+import dataclasses
 import datetime
 import json
 import os
@@ -57,6 +58,18 @@ def make_case_file(folder, case):
     return path
 
 
+def run_fields(heartbeat):
+    """The run's fields of a fixture heartbeat, absent or null when it has none; duration_micros
+    stands for duration_seconds."""
+    def timestamp(name):
+        return None if heartbeat.get(name) is None else parse_timestamp(heartbeat[name])
+
+    micros = heartbeat.get("duration_micros")
+    return {"exit_code": heartbeat.get("exit_code"), "started_at": timestamp("started_at"),
+            "duration_seconds": None if micros is None else datetime.timedelta(microseconds=micros),
+            "last_success": timestamp("last_success")}
+
+
 def unix_micros(timestamp):
     return (timestamp - _EPOCH) // datetime.timedelta(microseconds=1)
 
@@ -76,6 +89,7 @@ def test_heartbeat_file_gets_the_fixture_verdict_message_and_data(tmp_path, case
         assert data.timestamp.tzinfo == datetime.timezone.utc
         assert data.status == expected["status"]
         assert data.iteration == expected["iteration"]
+        assert data == dataclasses.replace(data, **run_fields(expected))
         return
     assert result.heartbeat is None
     assert result.failure.reason.value == case["reason"]
@@ -124,4 +138,6 @@ def test_invalid_process_key_raises_value_error_before_touching_the_folder(tmp_p
 def test_serialize_heartbeat_writes_the_fixture_bytes(case):
     heartbeat = dict(case["heartbeat"])
     heartbeat["timestamp"] = parse_timestamp(heartbeat["timestamp"])
+    heartbeat.update(run_fields(heartbeat))
+    heartbeat.pop("duration_micros", None)
     assert serialize_heartbeat(HeartbeatData(**heartbeat)) == case["json"].encode("utf-8")

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -13,77 +12,12 @@
 #include <string_view>
 
 #include "support/http_client.h"
+#include "support/sample_line.h"
 
 namespace heartbeat_exporter::testing {
 namespace {
 
 constexpr int kStateCount = 5;
-
-bool is_name_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
-}
-
-bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
-
-bool is_number(std::string_view text) {
-  if (text == "+Inf" || text == "-Inf" || text == "NaN") return true;
-  double value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return error == std::errc() && end == text.data() + text.size() && !text.empty();
-}
-
-struct Sample {
-  std::string_view series;  // name and labels, as written
-  std::string_view name;
-  std::map<std::string, std::string> labels;
-  std::string_view value;
-};
-
-// Parses `name{a="x",b="y"} value`; returns why it is not one.
-std::optional<std::string> parse_sample(std::string_view line, Sample& sample) {
-  std::size_t at = 0;
-  if (line.empty() || !is_name_start(line[0])) return "metric name expected";
-  while (at < line.size() && is_name_char(line[at])) ++at;
-  sample.name = line.substr(0, at);
-  if (at < line.size() && line[at] == '{') {
-    ++at;
-    while (at < line.size() && line[at] != '}') {
-      std::size_t name_start = at;
-      if (!is_name_start(line[at])) return "label name expected";
-      while (at < line.size() && is_name_char(line[at])) ++at;
-      std::string label(line.substr(name_start, at - name_start));
-      if (line.substr(at, 2) != "=\"") return "=\" expected after label " + label;
-      at += 2;
-      std::string value;
-      for (; at < line.size() && line[at] != '"'; ++at) {
-        if (line[at] != '\\') {
-          value += line[at];
-          continue;
-        }
-        if (++at == line.size()) return "escape at end of line";
-        if (line[at] == 'n') {
-          value += '\n';
-        } else if (line[at] == '\\' || line[at] == '"') {
-          value += line[at];
-        } else {
-          return "unknown escape in label " + label;
-        }
-      }
-      if (at == line.size()) return "unterminated value of label " + label;
-      ++at;
-      if (!sample.labels.emplace(label, std::move(value)).second) return "label twice: " + label;
-      if (at < line.size() && line[at] == ',') ++at;
-    }
-    if (at == line.size()) return "unterminated label set";
-    ++at;
-  }
-  sample.series = line.substr(0, at);
-  if (at == line.size() || line[at] != ' ') return "space expected before the value";
-  sample.value = line.substr(at + 1);
-  // The exporter writes no sample timestamps, so anything after the value is garbage.
-  if (!is_number(sample.value)) return "value is not a number";
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -112,20 +46,24 @@ ParseResult parse_exposition(std::string_view text) {
     if (line.empty()) continue;
     if (line.starts_with("# HELP ") || line.starts_with("# TYPE ")) continue;
     if (line.starts_with("#")) return fail("unknown comment", line);
-    Sample sample;
-    if (auto error = parse_sample(line, sample)) return fail(*error, line);
+    SampleLine sample;
+    try {
+      sample = parse_sample_line(line);
+    } catch (const std::runtime_error& error) {
+      return fail(error.what(), "");
+    }
     if (!exposition.samples.emplace(std::string(sample.series), std::string(sample.value)).second) {
       return fail("series twice", line);
     }
     if (sample.name != "heartbeat_state") continue;
-    auto process = sample.labels.find("process");
-    auto state = sample.labels.find("state");
-    if (process == sample.labels.end() || state == sample.labels.end()) {
+    const std::string* process = label_value(sample, "process");
+    const std::string* state = label_value(sample, "state");
+    if (process == nullptr || state == nullptr) {
       return fail("heartbeat_state without process or state", line);
     }
-    ++state_series[process->second];
+    ++state_series[*process];
     if (sample.value == "1") {
-      if (!exposition.states.emplace(process->second, state->second).second) {
+      if (!exposition.states.emplace(*process, *state).second) {
         return fail("a second state at 1", line);
       }
     } else if (sample.value != "0") {

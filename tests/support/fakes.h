@@ -1,15 +1,17 @@
 #pragma once
 
-// The clock and process table the tests judge heartbeats with: they never sleep and never look at
-// /proc. A fake that only one test needs (a clock with a side effect, a table that blocks) stays
-// beside that test.
+// The clock, process table and heartbeat reads the tests judge with: they never sleep and never
+// look at /proc. A fake that only one test needs (a clock with a side effect, a table that blocks)
+// stays beside that test.
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "check/process_table.h"
+#include "heartbeat_exporter/reader.h"
 #include "heartbeat_exporter/timestamp.h"
 
 namespace heartbeat_exporter::testing {
@@ -41,6 +43,17 @@ class FakeProcessTable final : public ProcessTable {
   std::map<std::int64_t, ProcessInfo> by_pid;
   ProcessInfo otherwise;
 };
+
+// A successful read of a heartbeat with these fields and no iteration.
+inline ReadResult heartbeat_read(std::string key, std::int64_t pid, Timestamp timestamp,
+                                 std::string status = "running") {
+  HeartbeatData data;
+  data.process_key = std::move(key);
+  data.pid = pid;
+  data.timestamp = timestamp;
+  data.status = std::move(status);
+  return ReadResult::success(std::move(data));
+}
 
 // Every pid is alive and its start time unknown (as under hidepid), so no heartbeat is stale.
 inline FakeProcessTable everything_alive() {

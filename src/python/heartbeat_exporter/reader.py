@@ -8,6 +8,7 @@
 import datetime
 import enum
 import errno
+import math
 import os
 import re
 import stat
@@ -19,6 +20,8 @@ from heartbeat_exporter.timestamp import parse_timestamp
 
 __all__ = [
     "MAX_HEARTBEAT_BYTES",
+    "MAX_DURATION_SECONDS",
+    "MAX_EXIT_CODE",
     "MAX_PID",
     "HeartbeatData",
     "ReadError",
@@ -35,6 +38,12 @@ MAX_HEARTBEAT_BYTES = 64 * 1024
 
 # The pid range Linux can hand out (PID_MAX_LIMIT on 64-bit).
 MAX_PID = 4194304
+
+# A process's exit status is 8 bits.
+MAX_EXIT_CODE = 255
+# The longest run a heartbeat may report, about 31 years: every duration up to it is exact in
+# microseconds in a double.
+MAX_DURATION_SECONDS = 1e9
 
 _INT64_END = 2**63
 _UINT64_END = 2**64
@@ -55,6 +64,13 @@ class HeartbeatData:
     timestamp: datetime.datetime  # aware, in UTC when read
     status: str
     iteration: Optional[int] = None
+    # A job's run (heartbeatctl run): exit_code (0..255) marks a run's final heartbeat and comes
+    # with duration_seconds (to the microsecond); started_at and last_success (the start of the
+    # latest successful run) are on a run's heartbeats from its start.
+    exit_code: Optional[int] = None
+    started_at: Optional[datetime.datetime] = None
+    duration_seconds: Optional[datetime.timedelta] = None
+    last_success: Optional[datetime.datetime] = None
 
 
 class ReadError(enum.Enum):
@@ -71,7 +87,8 @@ class ReadError(enum.Enum):
     NOT_OBJECT = "not_object"  # well-formed, but the top level is not an object
     MISSING_FIELD = "missing_field"  # pid, timestamp or status is absent
     INVALID_FIELD = "invalid_field"  # wrong type, out of range, or appears twice
-    INVALID_TIMESTAMP = "invalid_timestamp"  # a string that parse_timestamp does not accept
+    # timestamp, started_at or last_success is a string that parse_timestamp does not accept
+    INVALID_TIMESTAMP = "invalid_timestamp"
 
 
 @dataclass(frozen=True)
@@ -173,7 +190,8 @@ def parse_heartbeat(content: Union[bytes, str]) -> ReadResult:
     return _validate(document)
 
 
-_KNOWN_FIELDS = ("pid", "timestamp", "status", "process_key", "iteration")
+_KNOWN_FIELDS = ("pid", "timestamp", "status", "process_key", "iteration", "exit_code",
+                 "started_at", "duration_seconds", "last_success")
 
 
 def _validate(document: JsonObject) -> ReadResult:
@@ -221,9 +239,51 @@ def _validate(document: JsonObject) -> ReadResult:
     if "iteration" in fields and not (_is_integer(iteration) and 0 <= iteration < _UINT64_END):
         return _invalid_field("iteration", "expected a non-negative integer")
 
+    run: Dict[str, Any] = {}
+    failure = _read_run_fields(fields, run)
+    if failure is not None:
+        return failure
     return ReadResult(heartbeat=HeartbeatData(process_key=process_key, pid=pid,
                                               timestamp=timestamp, status=status,
-                                              iteration=iteration))
+                                              iteration=iteration, **run))
+
+
+def _read_run_fields(fields: Dict[str, Any], run: Dict[str, Any]) -> Optional[ReadResult]:
+    """The fields of a job's run, into run; a failure names the first that is wrong."""
+    if "exit_code" in fields:
+        code = fields["exit_code"]
+        if not _is_integer(code):
+            return _invalid_field("exit_code", "expected an integer")
+        if not 0 <= code <= MAX_EXIT_CODE:
+            return _invalid_field("exit_code", f"outside 0..{MAX_EXIT_CODE}")
+        run["exit_code"] = code
+    failure = _read_timestamp_field(fields, "started_at", run)
+    if failure is not None:
+        return failure
+    if "duration_seconds" in fields:
+        value = fields["duration_seconds"]
+        if type(value) not in (int, float):
+            return _invalid_field("duration_seconds", "expected a number")
+        seconds = float(value)
+        if not 0 <= seconds <= MAX_DURATION_SECONDS:
+            return _invalid_field("duration_seconds", "outside 0..1e9")
+        # Half up, from the same double as the C++ reader.
+        run["duration_seconds"] = datetime.timedelta(
+            microseconds=math.floor(seconds * 1e6 + 0.5))
+    return _read_timestamp_field(fields, "last_success", run)
+
+
+def _read_timestamp_field(fields: Dict[str, Any], name: str,
+                          run: Dict[str, Any]) -> Optional[ReadResult]:
+    if name not in fields:
+        return None
+    text = fields[name]
+    if not isinstance(text, str):
+        return _invalid_field(name, "expected a string")
+    run[name] = parse_timestamp(text)
+    if run[name] is None:
+        return _fail(ReadError.INVALID_TIMESTAMP, f'field "{name}": not an ISO 8601 timestamp')
+    return None
 
 
 def _is_integer(value: Any) -> bool:

@@ -20,7 +20,7 @@ import threading
 from types import TracebackType
 from typing import Callable, List, Optional, Tuple, Type, Union
 
-from heartbeat_exporter.reader import HeartbeatData
+from heartbeat_exporter.reader import MAX_DURATION_SECONDS, MAX_EXIT_CODE, HeartbeatData
 from heartbeat_exporter.timestamp import format_timestamp
 
 __all__ = [
@@ -208,6 +208,8 @@ def _require_valid_key(key: str) -> None:
 
 
 def _json_value(name: str, value: object) -> str:
+    if isinstance(value, datetime.timedelta):
+        return _seconds(name, value)
     if isinstance(value, datetime.datetime):
         value = format_timestamp(value)
     if isinstance(value, str):
@@ -215,10 +217,20 @@ def _json_value(name: str, value: object) -> str:
             raise ValueError(f'serializing heartbeat: field "{name}" is not valid UTF-8')
         return '"' + _MUST_ESCAPE.sub(lambda match: _JSON_ESCAPES[match.group()], value) + '"'
     if isinstance(value, int) and not isinstance(value, bool):
+        if name == "exit_code" and not 0 <= value <= MAX_EXIT_CODE:
+            raise ValueError(f'serializing heartbeat: field "{name}" is outside 0..255')
         if not _INT64_MIN <= value < _UINT64_END:
             raise ValueError(f'serializing heartbeat: field "{name}" does not fit in 64 bits')
         return str(value)
     raise TypeError(f'serializing heartbeat: field "{name}" cannot be a {type(value).__name__}')
+
+
+def _seconds(name: str, value: datetime.timedelta) -> str:
+    """ "S.ffffff", as the C++ writer writes a duration."""
+    micros = value // datetime.timedelta(microseconds=1)
+    if not 0 <= micros <= int(MAX_DURATION_SECONDS * 1e6):
+        raise ValueError(f'serializing heartbeat: field "{name}" is outside 0..1e9')
+    return f"{micros // 1000000}.{micros % 1000000:06d}"
 
 
 def _error(error: OSError, doing: str, path: str) -> OSError:
