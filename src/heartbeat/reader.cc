@@ -47,6 +47,8 @@ struct KnownFields {
   const rapidjson::Value* status = nullptr;
   const rapidjson::Value* process_key = nullptr;
   const rapidjson::Value* iteration = nullptr;
+  const rapidjson::Value* pid_namespace = nullptr;
+  const rapidjson::Value* start_ticks = nullptr;
   std::optional<std::string> duplicate;  // a known field that appears twice
 };
 
@@ -54,12 +56,14 @@ KnownFields collect_fields(const rapidjson::Value& object) {
   KnownFields fields;
   for (const auto& member : object.GetObject()) {
     const std::string_view name = string_of(member.name);
-    const rapidjson::Value** slot = name == "pid"           ? &fields.pid
-                                    : name == "timestamp"   ? &fields.timestamp
-                                    : name == "status"      ? &fields.status
-                                    : name == "process_key" ? &fields.process_key
-                                    : name == "iteration"   ? &fields.iteration
-                                                            : nullptr;
+    const rapidjson::Value** slot = name == "pid"             ? &fields.pid
+                                    : name == "timestamp"     ? &fields.timestamp
+                                    : name == "status"        ? &fields.status
+                                    : name == "process_key"   ? &fields.process_key
+                                    : name == "iteration"     ? &fields.iteration
+                                    : name == "pid_namespace" ? &fields.pid_namespace
+                                    : name == "start_ticks"   ? &fields.start_ticks
+                                                              : nullptr;
     // Unknown fields are skipped so that newer writers can add some without breaking readers.
     if (slot == nullptr) continue;
     // Which of two pids was meant would be a guess, so a repeated field is an error.
@@ -136,6 +140,19 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
       return invalid_field("iteration", "expected a non-negative integer");
     }
     data.iteration = fields.iteration->GetUint64();
+  }
+  // Whole numbers as iteration is; a bad one fails the heartbeat, as any bad field does.
+  struct Count {
+    std::string_view name;
+    const rapidjson::Value* value;
+    std::optional<std::uint64_t>& kept;
+  };
+  for (const Count& count : {Count{"pid_namespace", fields.pid_namespace, data.pid_namespace},
+                             Count{"start_ticks", fields.start_ticks, data.start_ticks}}) {
+    if (count.value == nullptr) continue;
+    if (!count.value->IsUint64())
+      return invalid_field(count.name, "expected a non-negative integer");
+    count.kept = count.value->GetUint64();
   }
   return ReadResult::success(std::move(data));
 }

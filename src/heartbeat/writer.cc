@@ -17,6 +17,7 @@
 
 #include "heartbeat/reader_detail.h"
 #include "heartbeat/writer_detail.h"
+#include "util/proc_stat.h"
 #include "util/text.h"
 
 namespace heartbeat_exporter {
@@ -309,6 +310,14 @@ std::string serialize_heartbeat(const HeartbeatData& data) {
     writer.Key("iteration");
     writer.Uint64(*data.iteration);
   }
+  if (data.pid_namespace) {
+    writer.Key("pid_namespace");
+    writer.Uint64(*data.pid_namespace);
+  }
+  if (data.start_ticks) {
+    writer.Key("start_ticks");
+    writer.Uint64(*data.start_ticks);
+  }
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -348,7 +357,16 @@ void HeartbeatWriter::beat(std::string_view status) {
   // Read under the lock so that a later iteration never carries an earlier time.
   const auto now = std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
   const std::uint64_t next = iteration_ + 1;
-  HeartbeatData data{process_key_, ::getpid(), now, std::string(status), next};
+  HeartbeatData data;
+  data.process_key = process_key_;
+  data.pid = ::getpid();
+  data.timestamp = now;
+  data.status = std::string(status);
+  data.iteration = next;
+  // Read at every beat: cheap, and right even after a fork() that copied the writer.
+  const detail::ProcessIdentity identity = detail::read_process_identity("/proc/self");
+  data.pid_namespace = identity.pid_namespace;
+  data.start_ticks = identity.start_ticks;
   write_heartbeat_file(dir_, process_key_, data);
   // Committed only after the write, so a failed beat does not leave a gap in the sequence.
   iteration_ = next;

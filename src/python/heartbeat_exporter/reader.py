@@ -55,6 +55,11 @@ class HeartbeatData:
     timestamp: datetime.datetime  # aware, in UTC when read
     status: str
     iteration: Optional[int] = None
+    # Who holds pid, so that a reader in another pid namespace finds the process: the inode of
+    # /proc/<pid>/ns/pid and the start time in clock ticks since boot (field 22 of
+    # /proc/<pid>/stat). Left out when the writer cannot read them.
+    pid_namespace: Optional[int] = None
+    start_ticks: Optional[int] = None
 
 
 class ReadError(enum.Enum):
@@ -173,7 +178,8 @@ def parse_heartbeat(content: Union[bytes, str]) -> ReadResult:
     return _validate(document)
 
 
-_KNOWN_FIELDS = ("pid", "timestamp", "status", "process_key", "iteration")
+_KNOWN_FIELDS = ("pid", "timestamp", "status", "process_key", "iteration", "pid_namespace",
+                 "start_ticks")
 
 
 def _validate(document: JsonObject) -> ReadResult:
@@ -221,9 +227,17 @@ def _validate(document: JsonObject) -> ReadResult:
     if "iteration" in fields and not (_is_integer(iteration) and 0 <= iteration < _UINT64_END):
         return _invalid_field("iteration", "expected a non-negative integer")
 
+    # Whole numbers as iteration is; a bad one fails the heartbeat, as any bad field does.
+    identity: Dict[str, Optional[int]] = {}
+    for name in ("pid_namespace", "start_ticks"):
+        value = fields.get(name)
+        if name in fields and not (_is_integer(value) and 0 <= value < _UINT64_END):
+            return _invalid_field(name, "expected a non-negative integer")
+        identity[name] = value
+
     return ReadResult(heartbeat=HeartbeatData(process_key=process_key, pid=pid,
                                               timestamp=timestamp, status=status,
-                                              iteration=iteration))
+                                              iteration=iteration, **identity))
 
 
 def _is_integer(value: Any) -> bool:
