@@ -44,7 +44,18 @@ struct CheckResult {
   std::optional<ReadError> read_error;     // set when the read failed
   // Set whenever heartbeat is set, except for a timestamp too far in the future (no heartbeat).
   std::optional<double> age_seconds;
+  // Why the pid check was skipped although check_pid is set, one of kPidCheckSkipReasons; empty
+  // when it was made. The state is then decided by the other rules, and detail says why.
+  std::string pid_check_skipped{};
 };
+
+// The `reason` values of heartbeat_exporter_pid_checks_skipped_total:
+//   namespace_not_visible  the heartbeat names a pid namespace that the exporter cannot see into
+//                          (it does not run in the initial pid namespace)
+//   no_start_ticks         the heartbeat names another pid namespace but no start_ticks, without
+//                          which its process cannot be told from others with the same pid
+inline constexpr std::string_view kPidCheckSkipReasons[] = {"namespace_not_visible",
+                                                            "no_start_ticks"};
 
 struct MonitorReport {
   std::vector<CheckResult> results;  // sorted by process key

@@ -1,5 +1,6 @@
 #include "check/process_table.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -24,16 +25,13 @@
 namespace heartbeat_exporter {
 namespace {
 
-// /proc/<pid>/stat is one line of about 300 bytes (comm is at most 16 bytes); anything that
-// does not fit is not a stat line we understand.
-constexpr std::size_t kMaxPidStatBytes = 4096;
-
 // /proc/stat has a line per CPU; 1 MiB is room for thousands of them.
 constexpr std::size_t kMaxProcStatBytes = 1 << 20;
 
 // Far beyond any real uptime and far below what would overflow a Timestamp.
 constexpr std::uint64_t kMaxUptimeSeconds = 1000ULL * 366 * 24 * 3600;
 
+using detail::kMaxPidStatBytes;
 using detail::parse_integer;
 
 struct PidStat {
@@ -44,8 +42,7 @@ struct PidStat {
 std::optional<PidStat> parse_pid_stat(std::string_view line) {
   auto state = detail::proc_stat_field(line, 3);
   if (!state || state->size() != 1) return std::nullopt;
-  auto start_time = detail::proc_stat_field(line, 22);
-  auto ticks = start_time ? parse_integer<std::uint64_t>(*start_time) : std::nullopt;
+  auto ticks = detail::proc_start_ticks(line);
   if (!ticks) return std::nullopt;
   return PidStat{(*state)[0], *ticks};
 }
@@ -95,6 +92,11 @@ bool still_running(int pidfd) {
 
 }  // namespace
 
+std::vector<ProcessInfo> ProcessTable::lookup_namespaced(
+    std::span<const NamespacedPid> pids) const {
+  return std::vector<ProcessInfo>(pids.size());
+}
+
 std::vector<ProcessInfo> ProcessTable::lookup_all(std::span<const std::int64_t> pids) const {
   std::vector<ProcessInfo> infos;
   infos.reserve(pids.size());
@@ -108,10 +110,12 @@ SystemProcessTable::SystemProcessTable(std::filesystem::path proc_root, ClockOff
       clock_ticks_per_second_(::sysconf(_SC_CLK_TCK)),
       clock_offset_(clock_offset ? std::move(clock_offset) : realtime_minus_boottime),
       realtime_minus_boottime_(clock_offset_()),
-      max_tracked_(max_tracked_processes()) {}
+      max_tracked_(max_tracked_processes()),
+      own_namespace_(detail::read_pid_namespace(proc_root_ / "self")) {}
 
 SystemProcessTable::~SystemProcessTable() {
   for (const auto& [pid, tracked] : tracked_) ::close(tracked.pidfd);
+  for (const auto& [pid, mapped] : namespaced_) ::close(mapped.pidfd);
 }
 
 SystemProcessTable::Stat SystemProcessTable::lookup_stat(std::int64_t pid) const {
@@ -149,7 +153,7 @@ std::optional<Timestamp> SystemProcessTable::start_time(
 
 ProcessInfo SystemProcessTable::lookup(std::int64_t pid) const {
   Stat stat = lookup_stat(pid);
-  return {stat.liveness, start_time(stat.start_ticks)};
+  return {stat.liveness, start_time(stat.start_ticks), stat.start_ticks};
 }
 
 std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int64_t> pids) const {
@@ -178,7 +182,8 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int
     auto tracked = tracked_.find(polled[i]);
     if (ready >= 0 && polls[i].revents == 0) {
       answers.emplace(polled[i],
-                      ProcessInfo{Liveness::kAlive, start_time(tracked->second.start_ticks)});
+                      ProcessInfo{Liveness::kAlive, start_time(tracked->second.start_ticks),
+                                  tracked->second.start_ticks});
       continue;
     }
     ::close(tracked->second.pidfd);
@@ -190,16 +195,20 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int
     // The pidfd is opened before /proc is read: if the pid changed hands in between, the pidfd
     // polls readable and is not kept, so a kept pidfd always belongs to the process read.
     int pidfd = -1;
-    if (pid >= 1 && pid <= kMaxPid && tracked_.size() < max_tracked_) pidfd = pidfd_open(pid);
+    if (pid >= 1 && pid <= kMaxPid && tracked_.size() + namespaced_.size() < max_tracked_) {
+      pidfd = pidfd_open(pid);
+    }
     Stat stat = lookup_stat(pid);
     if (pidfd >= 0) {
-      if (stat.liveness == Liveness::kAlive && still_running(pidfd)) {
+      if (stat.liveness == Liveness::kAlive && still_running(pidfd) &&
+          tracked_.size() + namespaced_.size() < max_tracked_) {
         tracked_.emplace(pid, Tracked{pidfd, stat.start_ticks});
       } else {
         ::close(pidfd);
       }
     }
-    answers.emplace(pid, ProcessInfo{stat.liveness, start_time(stat.start_ticks)});
+    answers.emplace(pid,
+                    ProcessInfo{stat.liveness, start_time(stat.start_ticks), stat.start_ticks});
   }
 
   std::vector<ProcessInfo> infos;
@@ -210,7 +219,134 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int
 
 std::size_t SystemProcessTable::tracked() const {
   std::lock_guard lock(tracked_mutex_);
-  return tracked_.size();
+  return tracked_.size() + namespaced_.size();
+}
+
+std::size_t SystemProcessTable::namespace_scans() const {
+  std::lock_guard lock(tracked_mutex_);
+  return namespace_scans_;
+}
+
+PidNamespaceView SystemProcessTable::pid_namespaces() const {
+  return {own_namespace_, own_namespace_ == detail::kInitialPidNamespace};
+}
+
+ProcessInfo SystemProcessTable::info(Liveness liveness, std::uint64_t start_ticks) const {
+  return {liveness, start_time(start_ticks), start_ticks};
+}
+
+std::map<NamespacedPid, SystemProcessTable::Found> SystemProcessTable::scan_namespaces(
+    const std::set<NamespacedPid>& missing) const {
+  ++namespace_scans_;
+  // Most processes are passed over by their start ticks alone: stat is cheaper than status.
+  std::unordered_set<std::uint64_t> ticks;
+  for (const auto& key : missing) ticks.insert(key.start_ticks);
+  std::map<NamespacedPid, Found> found;
+  DIR* proc = ::opendir(proc_root_.c_str());
+  if (proc == nullptr) return found;
+  while (const dirent* entry = ::readdir(proc)) {
+    const auto host_pid = parse_integer<std::int64_t>(entry->d_name);
+    if (!host_pid || *host_pid < 1 || *host_pid > kMaxPid) continue;
+    const auto dir = proc_root_ / entry->d_name;
+    const auto stat_file = detail::read_bounded_file(dir / "stat", kMaxPidStatBytes);
+    if (stat_file.status != detail::BoundedFile::Status::kOk) continue;
+    const auto stat = parse_pid_stat(stat_file.content);
+    if (!stat || stat->state == 'X' || !ticks.contains(stat->start_ticks)) continue;
+    const auto status = detail::read_bounded_file(dir / "status", detail::kMaxPidStatusBytes);
+    if (status.status != detail::BoundedFile::Status::kOk) continue;
+    const auto nspid = detail::proc_status_nspid(status.content);
+    // Depth 1 is a process of the exporter's own namespace, which no such heartbeat names.
+    if (!nspid || nspid->depth < 2) continue;
+    const auto namespace_inode = detail::read_pid_namespace(dir);
+    const Liveness liveness = stat->state == 'Z' ? Liveness::kZombie : Liveness::kAlive;
+    for (auto key = missing.lower_bound({0, nspid->innermost, 0}); key != missing.end(); ++key) {
+      if (key->pid != nspid->innermost) break;
+      if (key->start_ticks != stat->start_ticks) continue;
+      if (namespace_inode && *namespace_inode != key->pid_namespace) continue;
+      // A process whose namespace was read and is equal beats one whose namespace is unknown.
+      auto [at, inserted] =
+          found.try_emplace(*key, Found{*host_pid, liveness, namespace_inode.has_value()});
+      if (!inserted && !at->second.namespace_read && namespace_inode) {
+        at->second = Found{*host_pid, liveness, true};
+      }
+    }
+  }
+  ::closedir(proc);
+  return found;
+}
+
+std::vector<ProcessInfo> SystemProcessTable::lookup_namespaced(
+    std::span<const NamespacedPid> pids) const {
+  const std::set<NamespacedPid> wanted(pids.begin(), pids.end());
+  std::map<NamespacedPid, ProcessInfo> answers;
+
+  std::lock_guard lock(tracked_mutex_);
+  std::erase_if(not_found_, [&](const NamespacedPid& key) { return !wanted.contains(key); });
+  std::vector<pollfd> polls;
+  std::vector<NamespacedPid> polled;
+  for (auto it = namespaced_.begin(); it != namespaced_.end();) {
+    if (!wanted.contains(it->first)) {
+      ::close(it->second.pidfd);
+      it = namespaced_.erase(it);
+      continue;
+    }
+    polls.push_back({it->second.pidfd, POLLIN, 0});
+    polled.push_back(it->first);
+    ++it;
+  }
+  const int ready = polls.empty() ? 0 : ::poll(polls.data(), polls.size(), 0);
+  for (std::size_t i = 0; i < polls.size(); ++i) {
+    if (ready >= 0 && polls[i].revents == 0) {
+      answers.emplace(polled[i], info(Liveness::kAlive, polled[i].start_ticks));
+      continue;
+    }
+    // Exited (or unknown): the scan tells a zombie from a process that is gone.
+    auto mapped = namespaced_.find(polled[i]);
+    ::close(mapped->second.pidfd);
+    namespaced_.erase(mapped);
+  }
+
+  std::set<NamespacedPid> missing;
+  for (const auto& key : wanted) {
+    if (!answers.contains(key) && !not_found_.contains(key)) missing.insert(key);
+  }
+  const auto found = missing.empty() ? std::map<NamespacedPid, Found>{} : scan_namespaces(missing);
+  for (const auto& key : missing) {
+    auto hit = found.find(key);
+    if (hit == found.end()) {
+      not_found_.insert(key);
+      continue;
+    }
+    const Found& process = hit->second;
+    answers.emplace(key, info(process.liveness, key.start_ticks));
+    if (process.liveness != Liveness::kAlive ||
+        tracked_.size() + namespaced_.size() >= max_tracked_) {
+      continue;
+    }
+    // As in lookup_all: the pidfd first, then the start ticks again, so that a kept pidfd is
+    // the process that was found even if the host pid changed hands in between.
+    const int pidfd = pidfd_open(process.host_pid);
+    if (pidfd < 0) continue;
+    const auto stat = detail::read_bounded_file(
+        proc_root_ / std::to_string(process.host_pid) / "stat", kMaxPidStatBytes);
+    const auto again = stat.status == detail::BoundedFile::Status::kOk
+                           ? parse_pid_stat(stat.content)
+                           : std::nullopt;
+    if (again && again->start_ticks == key.start_ticks && again->state != 'Z' &&
+        still_running(pidfd)) {
+      namespaced_.emplace(key, Mapped{pidfd, process.host_pid});
+    } else {
+      ::close(pidfd);
+    }
+  }
+
+  std::vector<ProcessInfo> infos;
+  infos.reserve(pids.size());
+  for (const auto& key : pids) {
+    auto answer = answers.find(key);
+    infos.push_back(answer == answers.end() ? ProcessInfo{} : answer->second);
+  }
+  return infos;
 }
 
 Timestamp SystemClock::now() const {

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <utility>
+#include <vector>
 
 #include "check/process_table.h"
 #include "heartbeat_exporter/timestamp.h"
@@ -37,9 +39,21 @@ class FakeProcessTable final : public ProcessTable {
     auto it = by_pid.find(pid);
     return it == by_pid.end() ? otherwise : it->second;
   }
+  PidNamespaceView pid_namespaces() const override { return namespaces; }
+  // Pids of other namespaces get theirs from `by_namespaced_pid`; every other one is gone.
+  std::vector<ProcessInfo> lookup_namespaced(std::span<const NamespacedPid> pids) const override {
+    std::vector<ProcessInfo> infos;
+    for (const auto& key : pids) {
+      auto it = by_namespaced_pid.find(key);
+      infos.push_back(it == by_namespaced_pid.end() ? ProcessInfo{} : it->second);
+    }
+    return infos;
+  }
 
   std::map<std::int64_t, ProcessInfo> by_pid;
   ProcessInfo otherwise;
+  PidNamespaceView namespaces;  // none known, as the ProcessTable default
+  std::map<NamespacedPid, ProcessInfo> by_namespaced_pid;
 };
 
 // Every pid is alive and its start time unknown (as under hidepid), so no heartbeat is stale.
