@@ -51,7 +51,7 @@ struct CheckResult {
 
 // The `reason` values of heartbeat_exporter_pid_checks_skipped_total:
 //   namespace_not_visible  the heartbeat names a pid namespace that the exporter cannot see into
-//                          (it does not run in the initial pid namespace)
+//                          (it does not run in the initial pid namespace, or /proc has hidepid)
 //   no_start_ticks         the heartbeat names another pid namespace but no start_ticks, without
 //                          which its process cannot be told from others with the same pid
 inline constexpr std::string_view kPidCheckSkipReasons[] = {"namespace_not_visible",

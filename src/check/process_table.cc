@@ -228,7 +228,10 @@ std::size_t SystemProcessTable::namespace_scans() const {
 }
 
 PidNamespaceView SystemProcessTable::pid_namespaces() const {
-  return {own_namespace_, own_namespace_ == detail::kInitialPidNamespace};
+  // /proc mounted with hidepid hides other users' processes (init's among them) from the scan,
+  // which would then call every one of them gone: such a /proc does not show every process.
+  const bool shows_all = ::access((proc_root_ / "1" / "stat").c_str(), R_OK) == 0;
+  return {own_namespace_, own_namespace_ == detail::kInitialPidNamespace && shows_all};
 }
 
 ProcessInfo SystemProcessTable::info(Liveness liveness, std::uint64_t start_ticks) const {

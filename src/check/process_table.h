@@ -46,7 +46,8 @@ struct NamespacedPid {
 // What the exporter sees of pid namespaces.
 struct PidNamespaceView {
   std::optional<std::uint64_t> own{};  // the exporter's pid namespace, when /proc tells it
-  bool sees_all = false;  // it runs in the initial pid namespace: every process is in its /proc
+  // It runs in the initial pid namespace and its /proc hides nothing: every process is there.
+  bool sees_all = false;
 };
 
 // What the checker knows about running processes. Tests substitute a fake.
@@ -75,7 +76,8 @@ class ProcessTable {
 // Pidfds of pids no longer asked about are closed, and at most max_tracked are kept (bounded by
 // RLIMIT_NOFILE at construction).
 //
-// lookup_namespaced() finds a pid of another namespace as the host process whose innermost NSpid
+// pid_namespaces() sees all when <proc_root>/self/ns/pid is the initial pid namespace and
+// <proc_root>/1/stat can be read (no hidepid). lookup_namespaced() finds a pid of another namespace as the host process whose innermost NSpid
 // (/proc/<pid>/status) is that pid and whose start ticks are equal, and whose namespace inode
 // (/proc/<pid>/ns/pid) is equal where it can be read (it needs ptrace rights). Reading every
 // process's status costs 30-50 us each, so the answers are cached: a found process with its

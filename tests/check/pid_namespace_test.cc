@@ -37,6 +37,7 @@ class FakeProc {
  public:
   explicit FakeProc(std::optional<std::uint64_t> own_namespace = kInitial) {
     dir_.write("stat", "cpu  1 2 3 4\nbtime 1770000000\n");
+    add_raw(1, 1, "NSpid:\t1\n", kInitial);  // init, which hidepid would hide
     if (own_namespace) link_namespace("self", *own_namespace);
   }
   // A process with pid `host_pid` in this /proc, `inner` in its own namespace (NSpid depth 2),
@@ -141,6 +142,10 @@ TEST_CASE("the exporter sees every process only from the initial pid namespace")
   const auto unknown = SystemProcessTable(FakeProc(std::nullopt).path()).pid_namespaces();
   CHECK_FALSE(unknown.sees_all);
   CHECK_FALSE(unknown.own);
+  // hidepid: init's /proc entry is hidden, so the scan would miss other users' processes.
+  FakeProc hidden;
+  hidden.remove(1);
+  CHECK_FALSE(SystemProcessTable(hidden.path()).pid_namespaces().sees_all);
 }
 
 TEST_CASE("the same inner pid in two namespaces is two host processes, each by its namespace") {
