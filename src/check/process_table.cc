@@ -90,6 +90,40 @@ bool still_running(int pidfd) {
   return ::poll(&poll, 1, 0) == 0;
 }
 
+// Of the processes cached with a pidfd, drops (closing their pidfds) those no longer wanted and
+// those that have exited, and returns the keys of the rest: one poll() for all of them. If it
+// fails, all are dropped, to be looked up afresh.
+template <typename Cache, typename Wanted>
+std::vector<typename Cache::key_type> poll_cached(Cache& cache, const Wanted& wanted) {
+  std::vector<pollfd> polls;
+  std::vector<typename Cache::key_type> polled;
+  polls.reserve(cache.size());
+  polled.reserve(cache.size());
+  for (auto it = cache.begin(); it != cache.end();) {
+    if (!wanted.contains(it->first)) {
+      ::close(it->second.pidfd);
+      it = cache.erase(it);
+      continue;
+    }
+    polls.push_back({it->second.pidfd, POLLIN, 0});
+    polled.push_back(it->first);
+    ++it;
+  }
+  const int ready = polls.empty() ? 0 : ::poll(polls.data(), polls.size(), 0);
+  std::vector<typename Cache::key_type> running;
+  running.reserve(polled.size());
+  for (std::size_t i = 0; i < polls.size(); ++i) {
+    if (ready >= 0 && polls[i].revents == 0) {
+      running.push_back(polled[i]);
+      continue;
+    }
+    auto exited = cache.find(polled[i]);
+    ::close(exited->second.pidfd);
+    cache.erase(exited);
+  }
+  return running;
+}
+
 }  // namespace
 
 std::vector<ProcessInfo> ProcessTable::lookup_namespaced(
@@ -162,32 +196,9 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int
   answers.reserve(wanted.size());
 
   std::lock_guard lock(tracked_mutex_);
-  std::vector<pollfd> polls;
-  std::vector<std::int64_t> polled;
-  polls.reserve(tracked_.size());
-  polled.reserve(tracked_.size());
-  for (auto it = tracked_.begin(); it != tracked_.end();) {
-    if (!wanted.contains(it->first)) {
-      ::close(it->second.pidfd);
-      it = tracked_.erase(it);
-      continue;
-    }
-    polls.push_back({it->second.pidfd, POLLIN, 0});
-    polled.push_back(it->first);
-    ++it;
-  }
-  // One system call for every process seen before. If it fails, all are looked up afresh.
-  const int ready = polls.empty() ? 0 : ::poll(polls.data(), polls.size(), 0);
-  for (std::size_t i = 0; i < polls.size(); ++i) {
-    auto tracked = tracked_.find(polled[i]);
-    if (ready >= 0 && polls[i].revents == 0) {
-      answers.emplace(polled[i],
-                      ProcessInfo{Liveness::kAlive, start_time(tracked->second.start_ticks),
-                                  tracked->second.start_ticks});
-      continue;
-    }
-    ::close(tracked->second.pidfd);
-    tracked_.erase(tracked);
+  for (std::int64_t pid : poll_cached(tracked_, wanted)) {
+    const auto start_ticks = tracked_.at(pid).start_ticks;
+    answers.emplace(pid, ProcessInfo{Liveness::kAlive, start_time(start_ticks), start_ticks});
   }
 
   for (std::int64_t pid : wanted) {
@@ -285,28 +296,9 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_namespaced(
 
   std::lock_guard lock(tracked_mutex_);
   std::erase_if(not_found_, [&](const NamespacedPid& key) { return !wanted.contains(key); });
-  std::vector<pollfd> polls;
-  std::vector<NamespacedPid> polled;
-  for (auto it = namespaced_.begin(); it != namespaced_.end();) {
-    if (!wanted.contains(it->first)) {
-      ::close(it->second.pidfd);
-      it = namespaced_.erase(it);
-      continue;
-    }
-    polls.push_back({it->second.pidfd, POLLIN, 0});
-    polled.push_back(it->first);
-    ++it;
-  }
-  const int ready = polls.empty() ? 0 : ::poll(polls.data(), polls.size(), 0);
-  for (std::size_t i = 0; i < polls.size(); ++i) {
-    if (ready >= 0 && polls[i].revents == 0) {
-      answers.emplace(polled[i], info(Liveness::kAlive, polled[i].start_ticks));
-      continue;
-    }
-    // Exited (or unknown): the scan tells a zombie from a process that is gone.
-    auto mapped = namespaced_.find(polled[i]);
-    ::close(mapped->second.pidfd);
-    namespaced_.erase(mapped);
+  // Exited ones are dropped: the scan tells a zombie from a process that is gone.
+  for (const auto& key : poll_cached(namespaced_, wanted)) {
+    answers.emplace(key, info(Liveness::kAlive, key.start_ticks));
   }
 
   std::set<NamespacedPid> missing;

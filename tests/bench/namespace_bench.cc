@@ -11,7 +11,7 @@
 // ones through the function measured_checks, and prints the median wall time per check. Under
 // callgrind, count only the timed ones:
 //
-//   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_checks*' \
+//   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_checks*' (one line)
 //     heartbeat_namespace_bench --only other      (then --only own)
 //
 // Figures are in tests/bench/README.md.
