@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
 #include "heartbeat_exporter/reader.h"
 #include "util/bounded_file.h"
@@ -254,7 +255,11 @@ std::map<NamespacedPid, SystemProcessTable::Found> SystemProcessTable::scan_name
   ++namespace_scans_;
   // Most processes are passed over by their start ticks alone: stat is cheaper than status.
   std::unordered_set<std::uint64_t> ticks;
-  for (const auto& key : missing) ticks.insert(key.start_ticks);
+  std::multimap<std::pair<std::int64_t, std::uint64_t>, const NamespacedPid*> by_pid_and_ticks;
+  for (const auto& key : missing) {
+    ticks.insert(key.start_ticks);
+    by_pid_and_ticks.emplace(std::pair{key.pid, key.start_ticks}, &key);
+  }
   std::map<NamespacedPid, Found> found;
   DIR* proc = ::opendir(proc_root_.c_str());
   if (proc == nullptr) return found;
@@ -273,13 +278,13 @@ std::map<NamespacedPid, SystemProcessTable::Found> SystemProcessTable::scan_name
     if (!nspid || nspid->depth < 2) continue;
     const auto namespace_inode = detail::read_pid_namespace(dir);
     const Liveness liveness = stat->state == 'Z' ? Liveness::kZombie : Liveness::kAlive;
-    for (auto key = missing.lower_bound({0, nspid->innermost, 0}); key != missing.end(); ++key) {
-      if (key->pid != nspid->innermost) break;
-      if (key->start_ticks != stat->start_ticks) continue;
-      if (namespace_inode && *namespace_inode != key->pid_namespace) continue;
+    const auto [first, last] = by_pid_and_ticks.equal_range({nspid->innermost, stat->start_ticks});
+    for (auto candidate = first; candidate != last; ++candidate) {
+      const NamespacedPid& key = *candidate->second;
+      if (namespace_inode && *namespace_inode != key.pid_namespace) continue;
       // A process whose namespace was read and is equal beats one whose namespace is unknown.
       auto [at, inserted] =
-          found.try_emplace(*key, Found{*host_pid, liveness, namespace_inode.has_value()});
+          found.try_emplace(key, Found{*host_pid, liveness, namespace_inode.has_value()});
       if (!inserted && !at->second.namespace_read && namespace_inode) {
         at->second = Found{*host_pid, liveness, true};
       }

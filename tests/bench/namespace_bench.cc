@@ -3,21 +3,21 @@
 //
 //   heartbeat_namespace_bench [--heartbeats N] [--namespaces K] [--others M] [--scrapes S]
 //
-// Needs root (it creates pid namespaces). It starts N processes spread over K new pid
+// Needs root (it creates pid namespaces). It starts N processes (sleep) spread over K new pid
 // namespaces and M more in its own, then writes two folders of N heartbeats for the same N
 // processes: "other" as they see themselves (inner pid, pid_namespace, start_ticks) and "own" as
 // the exporter sees them (host pid, its own pid_namespace, start_ticks). For each folder it runs
 // one warm-up check_all (which fills the caches; for "other" it scans /proc once), then S timed
-// ones through the function measured_checks, and prints the median wall time per check. Under
-// callgrind, count only the timed ones:
-//
-//   valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_checks*' (one line)
-//     heartbeat_namespace_bench --only other      (then --only own)
+// ones taking turns, and prints the median wall and CPU time per check (CPU time, the
+// process's, is steadier on a shared machine). Not under valgrind: 3.19 does not know
+// pidfd_open, so the caches would never fill and every check would take the uncached path.
 //
 // Figures are in tests/bench/README.md.
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +26,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,28 +49,23 @@ struct Options {
   std::string only;  // "other", "own" or both when empty
 };
 
-// A process that pauses until its parent (this benchmark) dies.
-void pause_forever() {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  while (true) ::pause();
-}
-
-// Starts `count` processes in a new pid namespace: a child that unshares its pid namespace and
-// forks the namespace's init, which forks the rest.
-void start_namespace(int count) {
+// Runs argv in a child that is killed when this benchmark ends. The processes are exec'd
+// programs, not forks of this one, so that under valgrind they run natively.
+void spawn(std::vector<const char*> argv) {
   if (::fork() != 0) return;
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::unshare(CLONE_NEWPID) != 0) {
-    std::perror("unshare(CLONE_NEWPID)");
-    ::_exit(1);
-  }
-  if (::fork() == 0) {
-    for (int i = 1; i < count; ++i) {
-      if (::fork() == 0) pause_forever();
-    }
-    pause_forever();
-  }
-  pause_forever();
+  argv.push_back(nullptr);
+  ::execv(argv[0], const_cast<char* const*>(argv.data()));
+  std::perror(argv[0]);
+  ::_exit(1);
+}
+
+// `count` sleeping processes in a new pid namespace, whose init (a shell that became `sleep`)
+// takes them all along when unshare is killed.
+void start_namespace(int count) {
+  const std::string script = "i=1; while [ $i -lt " + std::to_string(count) +
+                             " ]; do sleep 100000 & i=$((i+1)); done; exec sleep 100000";
+  spawn({"/usr/bin/unshare", "--pid", "--fork", "--kill-child", "/bin/sh", "-c", script.c_str()});
 }
 
 struct Process {
@@ -108,42 +104,54 @@ Config folder_config(const std::filesystem::path& dir) {
   return config;
 }
 
-[[gnu::noinline]] std::vector<double> measured_checks(const Checker& checker, const Config& config,
-                                                      int scrapes, std::size_t expected) {
-  std::vector<double> millis;
-  for (int i = 0; i < scrapes; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    const MonitorReport report = checker.check_all(config);
-    millis.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
-    if (report.results.size() != expected || !report.all_healthy()) {
-      std::fprintf(stderr, "expected %zu healthy processes\n", expected);
-      std::exit(1);
-    }
-  }
-  return millis;
+double process_cpu_ms() {
+  timespec cpu{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+  return static_cast<double>(cpu.tv_sec) * 1e3 + static_cast<double>(cpu.tv_nsec) / 1e6;
 }
 
-void run(const char* name, const std::filesystem::path& dir, const Options& options,
-         std::size_t expected) {
-  const Config config = folder_config(dir);
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+// One folder's exporter side: its own process table (and caches) and checker.
+struct Setup {
+  std::string name;
+  Config config;
   SystemClock clock;
   SystemProcessTable processes;
-  Checker checker(clock, processes);
-  auto warm_start = std::chrono::steady_clock::now();
-  if (!checker.check_all(config).all_healthy()) {
-    std::fprintf(stderr, "%s: not all healthy on the first check\n", name);
-    std::exit(1);
+  Checker checker{clock, processes};
+  std::vector<double> wall_ms, cpu_ms;
+
+  Setup(std::string setup_name, const std::filesystem::path& dir)
+      : name(std::move(setup_name)), config(folder_config(dir)) {}
+
+  // One check, timed; every process must be healthy, or the figures would be of another path.
+  double check(std::size_t expected) {
+    const auto wall_start = std::chrono::steady_clock::now();
+    const double cpu_start = process_cpu_ms();
+    const MonitorReport report = checker.check_all(config);
+    const double cpu = process_cpu_ms() - cpu_start;
+    wall_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wall_start)
+            .count());
+    cpu_ms.push_back(cpu);
+    for (const auto& result : report.results) {
+      if (result.state != HealthState::kHealthy) {
+        std::fprintf(stderr, "%s: %s is not healthy: %s\n", name.c_str(),
+                     result.process.key.c_str(), result.detail.c_str());
+        std::exit(1);
+      }
+    }
+    if (report.results.size() != expected) {
+      std::fprintf(stderr, "%s: %zu results, expected %zu\n", name.c_str(), report.results.size(),
+                   expected);
+      std::exit(1);
+    }
+    return wall_ms.back();
   }
-  const double warm =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - warm_start)
-          .count();
-  auto millis = measured_checks(checker, config, options.scrapes, expected);
-  std::sort(millis.begin(), millis.end());
-  std::printf("%-6s heartbeats=%zu first_check_ms=%.1f median_check_ms=%.1f scans=%zu\n", name,
-              expected, warm, millis[millis.size() / 2], processes.namespace_scans());
-}
+};
 
 }  // namespace
 }  // namespace heartbeat_exporter
@@ -169,14 +177,17 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Two process tables keep a pidfd per process each: room for both, and for reading files.
+  rlimit files{};
+  ::getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &files);
   const auto own_namespace = detail::read_pid_namespace("/proc/self");
   if (!own_namespace) {
     std::fprintf(stderr, "cannot read /proc/self/ns/pid\n");
     return 1;
   }
-  for (int i = 0; i < options.others; ++i) {
-    if (::fork() == 0) pause_forever();
-  }
+  for (int i = 0; i < options.others; ++i) spawn({"/bin/sleep", "100000"});
   for (int k = 0; k < options.namespaces; ++k) {
     start_namespace(options.heartbeats / options.namespaces);
   }
@@ -213,7 +224,29 @@ int main(int argc, char** argv) {
   }
   std::printf("processes: %d in %d other pid namespaces, %d more in the exporter's\n",
               options.heartbeats, options.namespaces, options.others);
-  if (options.only != "own") run("other", dir / "other", options, processes.size());
-  if (options.only != "other") run("own", dir / "own", options, processes.size());
+  std::vector<std::unique_ptr<Setup>> setups;
+  if (options.only != "own") setups.push_back(std::make_unique<Setup>("other", dir / "other"));
+  if (options.only != "other") setups.push_back(std::make_unique<Setup>("own", dir / "own"));
+  std::vector<double> first_ms;
+  for (auto& setup : setups) {
+    first_ms.push_back(setup->check(processes.size()));
+    setup->wall_ms.clear();
+    setup->cpu_ms.clear();
+  }
+  // Taken in turns, so that load from elsewhere on the machine falls on both alike.
+  for (int round = 0; round < options.scrapes; ++round) {
+    for (auto& setup : setups) setup->check(processes.size());
+  }
+  for (std::size_t i = 0; i < setups.size(); ++i) {
+    const Setup& setup = *setups[i];
+    std::printf("%-6s first_check_ms=%.1f median_wall_ms=%.1f median_cpu_ms=%.1f scans=%zu\n",
+                setup.name.c_str(), first_ms[i], median(setup.wall_ms), median(setup.cpu_ms),
+                setup.processes.namespace_scans());
+  }
+  if (setups.size() == 2) {
+    std::printf("other/own: wall %.3f, cpu %.3f\n",
+                median(setups[0]->wall_ms) / median(setups[1]->wall_ms),
+                median(setups[0]->cpu_ms) / median(setups[1]->cpu_ms));
+  }
   return 0;
 }

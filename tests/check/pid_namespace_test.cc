@@ -245,6 +245,26 @@ TEST_CASE("many misses in one lookup cost one scan of /proc") {
   }
 }
 
+TEST_CASE("one lookup finds pids of many namespaces, in any order of namespace and pid") {
+  FakeProc proc;
+  std::vector<NamespacedPid> keys;
+  for (std::int64_t i = 0; i < 30; ++i) {
+    // Namespaces ascending while pids descend: sorted by namespace, the pids are out of order.
+    const NamespacedPid key{kPodA + static_cast<std::uint64_t>(i), 40 - i,
+                            static_cast<std::uint64_t>(1000 + i % 3)};
+    proc.add(kNoSuchHostPid - i, key.pid, key.start_ticks,
+             i % 2 == 0 ? std::optional{key.pid_namespace} : std::nullopt);
+    keys.push_back(key);
+  }
+  SystemProcessTable table(proc.path());
+  const auto infos = table.lookup_namespaced(keys);
+  CHECK(table.namespace_scans() == 1);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    INFO("key " << i);
+    CHECK(infos[i].liveness == Liveness::kAlive);
+  }
+}
+
 TEST_CASE("a cached process that exits is looked up again: a zombie, then gone once reaped") {
   FakeProc proc;
   SleepingChild child;
