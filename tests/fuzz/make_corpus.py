@@ -51,6 +51,16 @@ def heartbeats():
         "error_status.json": heartbeat(status="failed: disk full"),
         "timestamp_in_future.json": heartbeat(timestamp=(NOW + timedelta(hours=2)).isoformat()),
         "max_pid_and_iteration.json": heartbeat(pid=4194304, iteration=2**64 - 1),
+        # The fuzz table's own namespace is the initial one (4026531836); another one's pid is
+        # gone, alive or a zombie by its inode % 3.
+        "own_namespace_same_ticks.json": heartbeat(pid_namespace=4026531836, start_ticks=1000),
+        "stale_own_namespace_other_ticks.json": heartbeat(pid_namespace=4026531836,
+                                                          start_ticks=999),
+        "healthy_other_namespace.json": heartbeat(pid=1, pid_namespace=4026532840,
+                                                  start_ticks=7),
+        "stale_other_namespace_gone.json": heartbeat(pid=1, pid_namespace=4026532839,
+                                                     start_ticks=7),
+        "other_namespace_no_ticks.json": heartbeat(pid=1, pid_namespace=4026532839),
     }
     for name, fields in valid.items():
         write("heartbeat", name, json.dumps(fields))
