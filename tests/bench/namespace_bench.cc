@@ -224,6 +224,15 @@ int main(int argc, char** argv) {
   }
   std::printf("processes: %d in %d other pid namespaces, %d more in the exporter's\n",
               options.heartbeats, options.namespaces, options.others);
+  const auto needed = static_cast<rlim_t>(2 * options.heartbeats + 4096);
+  if (options.only.empty() && files.rlim_cur < needed) {
+    std::fprintf(stderr,
+                 "two process tables of %d pidfds need %llu file descriptors, the limit is %llu: "
+                 "run --only other and --only own one after the other\n",
+                 options.heartbeats, static_cast<unsigned long long>(needed),
+                 static_cast<unsigned long long>(files.rlim_cur));
+    return 2;
+  }
   std::vector<std::unique_ptr<Setup>> setups;
   if (options.only != "own") setups.push_back(std::make_unique<Setup>("other", dir / "other"));
   if (options.only != "other") setups.push_back(std::make_unique<Setup>("own", dir / "own"));
