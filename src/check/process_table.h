@@ -77,14 +77,15 @@ class ProcessTable {
 // RLIMIT_NOFILE at construction).
 //
 // pid_namespaces() sees all when <proc_root>/self/ns/pid is the initial pid namespace and
-// <proc_root>/1/stat can be read (no hidepid). lookup_namespaced() finds a pid of another namespace as the host process whose innermost NSpid
-// (/proc/<pid>/status) is that pid and whose start ticks are equal, and whose namespace inode
-// (/proc/<pid>/ns/pid) is equal where it can be read (it needs ptrace rights). Reading every
-// process's status costs 30-50 us each, so the answers are cached: a found process with its
-// pidfd (polled as above), a missing one for as long as it is asked about (a process with those
-// start ticks cannot appear later). /proc is scanned at most once per call, and only when some pid
-// is in neither cache. Two processes with the same inner pid and start tick in namespaces the
-// exporter cannot read are told apart by nothing: one of them is taken.
+// <proc_root>/1/stat can be read (no hidepid). lookup_namespaced() then finds a pid of another
+// namespace as the host process whose innermost NSpid (/proc/<pid>/status) is that pid, whose
+// start ticks are equal, and whose namespace inode (/proc/<pid>/ns/pid) is equal where it can be
+// read (that needs ptrace rights). Reading a process's status costs 30-50 us, so answers are
+// cached: a found process with its pidfd (polled as above), a missing one for as long as it is
+// asked about (a process with those start ticks cannot appear later). /proc is scanned at most
+// once per call, and only when some pid is in neither cache. Two processes with the same inner
+// pid and start tick in namespaces the exporter cannot read are told apart by nothing: one of
+// them is taken.
 class SystemProcessTable final : public ProcessTable {
  public:
   // The wall clock minus the time since boot, which changes only when the wall clock is stepped.
