@@ -300,29 +300,40 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_namespaced(
   std::map<NamespacedPid, ProcessInfo> answers;
 
   std::lock_guard lock(tracked_mutex_);
-  std::erase_if(not_found_, [&](const NamespacedPid& key) { return !wanted.contains(key); });
+  std::erase_if(ended_, [&](const auto& entry) { return !wanted.contains(entry.first); });
   // Exited ones are dropped: the scan tells a zombie from a process that is gone.
   for (const auto& key : poll_cached(namespaced_, wanted)) {
     answers.emplace(key, info(Liveness::kAlive, key.start_ticks));
   }
 
+  for (auto& [key, ended] : ended_) {
+    // A zombie stays one until reaped: its stat still says Z with the same start ticks.
+    if (ended.liveness == Liveness::kZombie) {
+      const auto stat = detail::read_bounded_file(
+          proc_root_ / std::to_string(ended.host_pid) / "stat", kMaxPidStatBytes);
+      const auto now = stat.status == detail::BoundedFile::Status::kOk
+                           ? parse_pid_stat(stat.content)
+                           : std::nullopt;
+      if (!now || now->state != 'Z' || now->start_ticks != key.start_ticks) {
+        ended.liveness = Liveness::kGone;
+      }
+    }
+    answers.emplace(key, info(ended.liveness, key.start_ticks));
+  }
   std::set<NamespacedPid> missing;
   for (const auto& key : wanted) {
-    if (!answers.contains(key) && !not_found_.contains(key)) missing.insert(key);
+    if (!answers.contains(key)) missing.insert(key);
   }
   const auto found = missing.empty() ? std::map<NamespacedPid, Found>{} : scan_namespaces(missing);
   for (const auto& key : missing) {
     auto hit = found.find(key);
-    if (hit == found.end()) {
-      not_found_.insert(key);
-      continue;
-    }
-    const Found& process = hit->second;
+    const Found process = hit == found.end() ? Found{0, Liveness::kGone, false} : hit->second;
     answers.emplace(key, info(process.liveness, key.start_ticks));
-    if (process.liveness != Liveness::kAlive ||
-        tracked_.size() + namespaced_.size() >= max_tracked_) {
+    if (process.liveness != Liveness::kAlive) {
+      ended_.emplace(key, process);
       continue;
     }
+    if (tracked_.size() + namespaced_.size() >= max_tracked_) continue;
     // As in lookup_all: the pidfd first, then the start ticks again, so that a kept pidfd is
     // the process that was found even if the host pid changed hands in between.
     const int pidfd = pidfd_open(process.host_pid);

@@ -81,11 +81,11 @@ class ProcessTable {
 // namespace as the host process whose innermost NSpid (/proc/<pid>/status) is that pid, whose
 // start ticks are equal, and whose namespace inode (/proc/<pid>/ns/pid) is equal where it can be
 // read (that needs ptrace rights). Reading a process's status costs 30-50 us, so answers are
-// cached: a found process with its pidfd (polled as above), a missing one for as long as it is
-// asked about (a process with those start ticks cannot appear later). /proc is scanned at most
-// once per call, and only when some pid is in neither cache. Two processes with the same inner
-// pid and start tick in namespaces the exporter cannot read are told apart by nothing: one of
-// them is taken.
+// cached: a found process with its pidfd (polled as above), a missing one or a zombie (whose stat
+// alone is read again, until it is reaped) for as long as it is asked about: a process with
+// those start ticks cannot appear later. /proc is scanned at most once per call, and only when
+// some pid is in neither cache. Two processes with the same inner pid and start tick in
+// namespaces the exporter cannot read are told apart by nothing: one of them is taken.
 class SystemProcessTable final : public ProcessTable {
  public:
   // The wall clock minus the time since boot, which changes only when the wall clock is stepped.
@@ -146,7 +146,8 @@ class SystemProcessTable final : public ProcessTable {
   mutable std::mutex tracked_mutex_;
   mutable std::unordered_map<std::int64_t, Tracked> tracked_;
   mutable std::map<NamespacedPid, Mapped> namespaced_;
-  mutable std::set<NamespacedPid> not_found_;
+  // Gone or a zombie (with its host pid) when last looked at: such a process never runs again.
+  mutable std::map<NamespacedPid, Found> ended_;
   mutable std::size_t namespace_scans_ = 0;
 };
 

@@ -265,7 +265,7 @@ TEST_CASE("one lookup finds pids of many namespaces, in any order of namespace a
   }
 }
 
-TEST_CASE("a cached process that exits is looked up again: a zombie, then gone once reaped") {
+TEST_CASE("a cached process that exits is scanned for once: a zombie, then gone once reaped") {
   FakeProc proc;
   SleepingChild child;
   REQUIRE(child.pid() > 0);
@@ -280,8 +280,15 @@ TEST_CASE("a cached process that exits is looked up again: a zombie, then gone o
   proc.add(child.pid(), 7, 100, kPodA, 'Z');  // what the kernel's /proc now says
   CHECK(liveness_of(table, key) == Liveness::kZombie);
   CHECK(table.tracked() == 0);
+  CHECK(table.namespace_scans() == 2);
+  // It never runs again: no more scans, only its stat is looked at until it is reaped.
+  CHECK(liveness_of(table, key) == Liveness::kZombie);
   proc.remove(child.pid());
   CHECK(liveness_of(table, key) == Liveness::kGone);
+  // A later process at the same host pid is not the zombie.
+  proc.add(child.pid(), 7, 555, kPodA, 'Z');
+  CHECK(liveness_of(table, key) == Liveness::kGone);
+  CHECK(table.namespace_scans() == 2);
 }
 
 TEST_CASE("hostile /proc entries and keys give defined answers") {
