@@ -23,7 +23,9 @@ double seconds_between(Timestamp later, Timestamp earlier) {
   return std::chrono::duration<double>(later - earlier).count();
 }
 
-CheckResult verdict(CheckResult result, HealthState state, std::string reason, std::string detail) {
+// Sets the verdict on result, which decide_health then returns by name: the result, large with
+// its heartbeat and config, is built in place and never moved on the way out.
+void set_verdict(CheckResult& result, HealthState state, std::string reason, std::string detail) {
   // A skipped pid check is said whatever the verdict, so that nobody takes it for a made one.
   if (!result.pid_check_skipped.empty()) {
     std::string skipped = "pid namespace " + std::to_string(*result.heartbeat->pid_namespace) +
@@ -35,7 +37,6 @@ CheckResult verdict(CheckResult result, HealthState state, std::string reason, s
   result.state = state;
   result.reason = std::move(reason);
   result.detail = std::move(detail);
-  return result;
 }
 
 // Where the process behind a heartbeat's pid is looked for.
@@ -65,27 +66,29 @@ struct StalePid {
 // Rule 2 for a pid the exporter can look up: why it is stale, or nullopt when it is not.
 std::optional<StalePid> stale_pid(const HeartbeatData& heartbeat, const ProcessInfo& info,
                                   PidScope scope) {
-  const std::string pid = std::to_string(heartbeat.pid);
-  const std::string who = scope == PidScope::kOther ? "pid " + pid + " in pid namespace " +
-                                                          std::to_string(*heartbeat.pid_namespace)
-                                                    : "pid " + pid;
+  // Spelled only for a stale pid: a live one, the common case, costs no string.
+  auto who = [&] {
+    std::string pid = "pid " + std::to_string(heartbeat.pid);
+    if (scope != PidScope::kOther) return pid;
+    return pid + " in pid namespace " + std::to_string(*heartbeat.pid_namespace);
+  };
   if (info.liveness == Liveness::kGone) {
-    return StalePid{"process_gone",
-                    scope == PidScope::kOther ? "no process with " + who : who + " is not running"};
+    return StalePid{"process_gone", scope == PidScope::kOther ? "no process with " + who()
+                                                              : who() + " is not running"};
   }
   if (info.liveness == Liveness::kZombie) {
-    return StalePid{"zombie", who + " has exited and is a zombie waiting to be reaped"};
+    return StalePid{"zombie", who() + " has exited and is a zombie waiting to be reaped"};
   }
   // The start ticks decide exactly; the start time only within kStartTimeTolerance.
   if (heartbeat.start_ticks && info.start_ticks) {
     if (*heartbeat.start_ticks == *info.start_ticks) return std::nullopt;
-    return StalePid{"pid_reused", who + " now belongs to a process that started at tick " +
+    return StalePid{"pid_reused", who() + " now belongs to a process that started at tick " +
                                       std::to_string(*info.start_ticks) +
                                       ", not the heartbeat's, which started at tick " +
                                       std::to_string(*heartbeat.start_ticks)};
   }
   if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
-    return StalePid{"pid_reused", who + " now belongs to a process that started " +
+    return StalePid{"pid_reused", who() + " now belongs to a process that started " +
                                       format_timestamp(*info.start_time) +
                                       ", after the heartbeat at " +
                                       format_timestamp(heartbeat.timestamp)};
@@ -156,8 +159,9 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
     ReadFailure failure =
         read.failure.value_or(ReadFailure{ReadError::kUnreadable, "no heartbeat was read"});
     result.read_error = failure.reason;
-    return verdict(std::move(result), HealthState::kNoHeartbeat,
-                   std::string(to_string(failure.reason)), std::move(failure.message));
+    set_verdict(result, HealthState::kNoHeartbeat, std::string(to_string(failure.reason)),
+                std::move(failure.message));
+    return result;
   }
 
   const HeartbeatData& heartbeat = *read.heartbeat;
@@ -165,10 +169,11 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
   double age_seconds = seconds_between(now, heartbeat.timestamp);
   // A clock that is far off on the writer's side must not make a heartbeat look fresh forever.
   if (-age_seconds > process.timeout_seconds) {
-    return verdict(std::move(result), HealthState::kNoHeartbeat, "timestamp_in_future",
-                   "heartbeat timestamp is " + detail::format_age(-age_seconds) +
-                       " s in the future (timeout " +
-                       detail::format_number(process.timeout_seconds) + " s)");
+    set_verdict(result, HealthState::kNoHeartbeat, "timestamp_in_future",
+                "heartbeat timestamp is " + detail::format_age(-age_seconds) +
+                    " s in the future (timeout " + detail::format_number(process.timeout_seconds) +
+                    " s)");
+    return result;
   }
   result.age_seconds = age_seconds;
   Lateness lateness = judge_lateness(process, heartbeat, now, age_seconds);
@@ -185,28 +190,32 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
                                    ? processes.lookup(heartbeat.pid)
                                    : processes.lookup_namespaced({&key, 1}).front();
       if (auto stale = stale_pid(heartbeat, info, scope)) {
-        return verdict(std::move(result), HealthState::kStalePid, std::move(stale->reason),
-                       std::move(stale->detail));
+        set_verdict(result, HealthState::kStalePid, std::move(stale->reason),
+                    std::move(stale->detail));
+        return result;
       }
     }
   }
 
   if (lateness.late) {
-    return verdict(std::move(result), HealthState::kTimedOut, std::move(lateness.reason),
-                   std::move(lateness.detail));
+    set_verdict(result, HealthState::kTimedOut, std::move(lateness.reason),
+                std::move(lateness.detail));
+    return result;
   }
 
   // The status itself is shown where a status belongs (escaped); a reason never echoes what a
   // file holds.
   // A run that completed stays healthy until a newer heartbeat is overdue, as a running one.
   if (heartbeat.status != "running" && heartbeat.status != kStatusCompleted) {
-    return verdict(std::move(result), HealthState::kErrorStatus, "error_status",
-                   heartbeat.exit_code
-                       ? "the run ended with exit code " + std::to_string(*heartbeat.exit_code)
-                       : "status is not \"running\"");
+    set_verdict(result, HealthState::kErrorStatus, "error_status",
+                heartbeat.exit_code
+                    ? "the run ended with exit code " + std::to_string(*heartbeat.exit_code)
+                    : "status is not \"running\"");
+    return result;
   }
 
-  return verdict(std::move(result), HealthState::kHealthy, "", "");
+  set_verdict(result, HealthState::kHealthy, "", "");
+  return result;
 }
 
 CheckResult check_process(const ProcessConfig& process, const Clock& clock,
