@@ -31,6 +31,11 @@ struct HeartbeatData {
   Timestamp timestamp{};
   std::string status;
   std::optional<std::uint64_t> iteration;
+  // Who holds `pid`, so that a reader in another pid namespace can find the process: the inode
+  // number of /proc/<pid>/ns/pid and the start time in clock ticks since boot (field 22 of
+  // /proc/<pid>/stat, the same from every namespace). Left out when the writer cannot read them.
+  std::optional<std::uint64_t> pid_namespace{};
+  std::optional<std::uint64_t> start_ticks{};
 
   // A job's run (heartbeatctl run, HeartbeatWriter::start_run). exit_code marks a run's final
   // heartbeat, whose process is meant to be gone, and comes with its duration (the file's

@@ -45,8 +45,10 @@ void remove_heartbeat_file(const std::filesystem::path& dir, std::string_view ke
 //   while (running) { do_work(); writer.beat(); }
 //   writer.stop();
 //
-// Each beat() writes the current time (UTC, microseconds), this process's pid, the status and an
-// iteration counter that starts at 1 and grows by one per beat. Safe to call from several threads.
+// Each beat() writes the current time (UTC, microseconds), this process's pid, the status, an
+// iteration counter that starts at 1 and grows by one per beat, and, where /proc tells them,
+// this process's pid namespace and start ticks (so that an exporter in another pid namespace
+// finds it). Safe to call from several threads.
 //
 // A job (a program that runs, finishes and exits) reports its runs:
 //

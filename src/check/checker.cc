@@ -1,6 +1,8 @@
 #include "check/checker.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -21,11 +23,77 @@ double seconds_between(Timestamp later, Timestamp earlier) {
   return std::chrono::duration<double>(later - earlier).count();
 }
 
-CheckResult verdict(CheckResult result, HealthState state, std::string reason, std::string detail) {
+// Sets the verdict on result, which decide_health then returns by name: the result, large with
+// its heartbeat and config, is built in place and never moved on the way out.
+void set_verdict(CheckResult& result, HealthState state, std::string reason, std::string detail) {
+  // A skipped pid check is said whatever the verdict, so that nobody takes it for a made one.
+  if (!result.pid_check_skipped.empty()) {
+    std::string skipped = "pid namespace " + std::to_string(*result.heartbeat->pid_namespace) +
+                          (result.pid_check_skipped == "namespace_not_visible"
+                               ? " is not visible from the exporter"
+                               : " is named without start_ticks; the pid check is skipped");
+    detail = detail.empty() ? std::move(skipped) : detail + "; " + skipped;
+  }
   result.state = state;
   result.reason = std::move(reason);
   result.detail = std::move(detail);
-  return result;
+}
+
+// Where the process behind a heartbeat's pid is looked for.
+enum class PidScope {
+  kOwn,           // the exporter's pid namespace, or the heartbeat names none: by pid
+  kOther,         // another namespace, and the exporter sees every process: by NamespacedPid
+  kNotVisible,    // another namespace the exporter cannot see into: skipped
+  kNoStartTicks,  // another namespace, but no start_ticks to tell its process by: skipped
+};
+
+PidScope pid_scope(const HeartbeatData& heartbeat, const PidNamespaceView& view) {
+  if (!heartbeat.pid_namespace || heartbeat.pid_namespace == view.own) return PidScope::kOwn;
+  if (!view.sees_all) return PidScope::kNotVisible;
+  if (!heartbeat.start_ticks) return PidScope::kNoStartTicks;
+  return PidScope::kOther;
+}
+
+NamespacedPid namespaced_pid(const HeartbeatData& heartbeat) {
+  return {heartbeat.pid_namespace.value_or(0), heartbeat.pid, heartbeat.start_ticks.value_or(0)};
+}
+
+struct StalePid {
+  std::string reason;
+  std::string detail;
+};
+
+// Rule 2 for a pid the exporter can look up: why it is stale, or nullopt when it is not.
+std::optional<StalePid> stale_pid(const HeartbeatData& heartbeat, const ProcessInfo& info,
+                                  PidScope scope) {
+  // Spelled only for a stale pid: a live one, the common case, costs no string.
+  auto who = [&] {
+    std::string pid = "pid " + std::to_string(heartbeat.pid);
+    if (scope != PidScope::kOther) return pid;
+    return pid + " in pid namespace " + std::to_string(*heartbeat.pid_namespace);
+  };
+  if (info.liveness == Liveness::kGone) {
+    return StalePid{"process_gone", scope == PidScope::kOther ? "no process with " + who()
+                                                              : who() + " is not running"};
+  }
+  if (info.liveness == Liveness::kZombie) {
+    return StalePid{"zombie", who() + " has exited and is a zombie waiting to be reaped"};
+  }
+  // The start ticks decide exactly; the start time only within kStartTimeTolerance.
+  if (heartbeat.start_ticks && info.start_ticks) {
+    if (*heartbeat.start_ticks == *info.start_ticks) return std::nullopt;
+    return StalePid{"pid_reused", who() + " now belongs to a process that started at tick " +
+                                      std::to_string(*info.start_ticks) +
+                                      ", not the heartbeat's, which started at tick " +
+                                      std::to_string(*heartbeat.start_ticks)};
+  }
+  if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
+    return StalePid{"pid_reused", who() + " now belongs to a process that started " +
+                                      format_timestamp(*info.start_time) +
+                                      ", after the heartbeat at " +
+                                      format_timestamp(heartbeat.timestamp)};
+  }
+  return std::nullopt;
 }
 
 // Rule 3, TIMED_OUT, for one heartbeat: whether it is late, and when it is (or was) due.
@@ -91,8 +159,9 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
     ReadFailure failure =
         read.failure.value_or(ReadFailure{ReadError::kUnreadable, "no heartbeat was read"});
     result.read_error = failure.reason;
-    return verdict(std::move(result), HealthState::kNoHeartbeat,
-                   std::string(to_string(failure.reason)), std::move(failure.message));
+    set_verdict(result, HealthState::kNoHeartbeat, std::string(to_string(failure.reason)),
+                std::move(failure.message));
+    return result;
   }
 
   const HeartbeatData& heartbeat = *read.heartbeat;
@@ -100,10 +169,11 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
   double age_seconds = seconds_between(now, heartbeat.timestamp);
   // A clock that is far off on the writer's side must not make a heartbeat look fresh forever.
   if (-age_seconds > process.timeout_seconds) {
-    return verdict(std::move(result), HealthState::kNoHeartbeat, "timestamp_in_future",
-                   "heartbeat timestamp is " + detail::format_age(-age_seconds) +
-                       " s in the future (timeout " +
-                       detail::format_number(process.timeout_seconds) + " s)");
+    set_verdict(result, HealthState::kNoHeartbeat, "timestamp_in_future",
+                "heartbeat timestamp is " + detail::format_age(-age_seconds) +
+                    " s in the future (timeout " + detail::format_number(process.timeout_seconds) +
+                    " s)");
+    return result;
   }
   result.age_seconds = age_seconds;
   Lateness lateness = judge_lateness(process, heartbeat, now, age_seconds);
@@ -111,40 +181,41 @@ CheckResult decide_health(ProcessConfig&& owned_process, const ReadResult& read,
 
   // A run's final heartbeat (it carries the exit code) names a process that is meant to be gone.
   if (process.check_pid && !heartbeat.exit_code) {
-    std::string pid = std::to_string(heartbeat.pid);
-    ProcessInfo info = processes.lookup(heartbeat.pid);
-    if (info.liveness == Liveness::kGone) {
-      return verdict(std::move(result), HealthState::kStalePid, "process_gone",
-                     "pid " + pid + " is not running");
-    }
-    if (info.liveness == Liveness::kZombie) {
-      return verdict(std::move(result), HealthState::kStalePid, "zombie",
-                     "pid " + pid + " has exited and is a zombie waiting to be reaped");
-    }
-    if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
-      return verdict(std::move(result), HealthState::kStalePid, "pid_reused",
-                     "pid " + pid + " now belongs to a process that started " +
-                         format_timestamp(*info.start_time) + ", after the heartbeat at " +
-                         format_timestamp(heartbeat.timestamp));
+    const PidScope scope = pid_scope(heartbeat, processes.pid_namespaces());
+    if (scope == PidScope::kNotVisible) result.pid_check_skipped = "namespace_not_visible";
+    if (scope == PidScope::kNoStartTicks) result.pid_check_skipped = "no_start_ticks";
+    if (scope == PidScope::kOwn || scope == PidScope::kOther) {
+      const NamespacedPid key = namespaced_pid(heartbeat);
+      const ProcessInfo info = scope == PidScope::kOwn
+                                   ? processes.lookup(heartbeat.pid)
+                                   : processes.lookup_namespaced({&key, 1}).front();
+      if (auto stale = stale_pid(heartbeat, info, scope)) {
+        set_verdict(result, HealthState::kStalePid, std::move(stale->reason),
+                    std::move(stale->detail));
+        return result;
+      }
     }
   }
 
   if (lateness.late) {
-    return verdict(std::move(result), HealthState::kTimedOut, std::move(lateness.reason),
-                   std::move(lateness.detail));
+    set_verdict(result, HealthState::kTimedOut, std::move(lateness.reason),
+                std::move(lateness.detail));
+    return result;
   }
 
   // The status itself is shown where a status belongs (escaped); a reason never echoes what a
   // file holds.
   // A run that completed stays healthy until a newer heartbeat is overdue, as a running one.
   if (heartbeat.status != "running" && heartbeat.status != kStatusCompleted) {
-    return verdict(std::move(result), HealthState::kErrorStatus, "error_status",
-                   heartbeat.exit_code
-                       ? "the run ended with exit code " + std::to_string(*heartbeat.exit_code)
-                       : "status is not \"running\"");
+    set_verdict(result, HealthState::kErrorStatus, "error_status",
+                heartbeat.exit_code
+                    ? "the run ended with exit code " + std::to_string(*heartbeat.exit_code)
+                    : "status is not \"running\"");
+    return result;
   }
 
-  return verdict(std::move(result), HealthState::kHealthy, "", "");
+  set_verdict(result, HealthState::kHealthy, "", "");
+  return result;
 }
 
 CheckResult check_process(const ProcessConfig& process, const Clock& clock,
@@ -177,16 +248,33 @@ void parallel_for(std::size_t count, unsigned threads, const Work& work) {
 // Answers decide_health's pid questions from one lookup_all over every pid of the check.
 class PrefetchedProcesses final : public ProcessTable {
  public:
-  PrefetchedProcesses(std::span<const std::int64_t> pids, std::vector<ProcessInfo> infos) {
+  PrefetchedProcesses(std::span<const std::int64_t> pids, std::vector<ProcessInfo> infos,
+                      PidNamespaceView view, std::span<const NamespacedPid> namespaced_pids,
+                      std::vector<ProcessInfo> namespaced_infos)
+      : view_(view) {
     for (std::size_t i = 0; i < pids.size(); ++i) infos_.emplace(pids[i], infos[i]);
+    for (std::size_t i = 0; i < namespaced_pids.size(); ++i) {
+      namespaced_.emplace(namespaced_pids[i], namespaced_infos[i]);
+    }
   }
   ProcessInfo lookup(std::int64_t pid) const override {
     auto found = infos_.find(pid);
     return found == infos_.end() ? ProcessInfo{} : found->second;
   }
+  PidNamespaceView pid_namespaces() const override { return view_; }
+  std::vector<ProcessInfo> lookup_namespaced(std::span<const NamespacedPid> pids) const override {
+    std::vector<ProcessInfo> infos;
+    for (const auto& key : pids) {
+      auto found = namespaced_.find(key);
+      infos.push_back(found == namespaced_.end() ? ProcessInfo{} : found->second);
+    }
+    return infos;
+  }
 
  private:
   std::unordered_map<std::int64_t, ProcessInfo> infos_;
+  PidNamespaceView view_;
+  std::map<NamespacedPid, ProcessInfo> namespaced_;
 };
 
 }  // namespace
@@ -224,14 +312,23 @@ MonitorReport Checker::check_all(const Config& config) const {
   });
   if (scrape) cache_->commit(std::move(*scrape));
 
-  // Every pid at once, so that the process table can answer them together.
+  // Every pid at once, so that the process table can answer them together: those of other pid
+  // namespaces in one more call, which reads through /proc at most once.
+  const PidNamespaceView view = processes_.pid_namespaces();
   std::vector<std::int64_t> pids;
+  std::vector<NamespacedPid> namespaced_pids;
   for (std::size_t i = 0; i < count; ++i) {
-    if (discovery.processes[i].check_pid && reads[i].ok() && !reads[i].heartbeat->exit_code) {
-      pids.push_back(reads[i].heartbeat->pid);
+    if (!discovery.processes[i].check_pid || !reads[i].ok() || reads[i].heartbeat->exit_code) {
+      continue;
     }
+    const HeartbeatData& heartbeat = *reads[i].heartbeat;
+    const PidScope scope = pid_scope(heartbeat, view);
+    if (scope == PidScope::kOwn) pids.push_back(heartbeat.pid);
+    if (scope == PidScope::kOther) namespaced_pids.push_back(namespaced_pid(heartbeat));
   }
-  const PrefetchedProcesses processes(pids, processes_.lookup_all(pids));
+  // Asked even with none, so that the table lets go of what it cached for earlier ones.
+  const PrefetchedProcesses processes(pids, processes_.lookup_all(pids), view, namespaced_pids,
+                                      processes_.lookup_namespaced(namespaced_pids));
 
   // Taken after every read, so that a heartbeat written while reading is not in the future.
   const Timestamp now = clock_.now();

@@ -17,9 +17,13 @@ inline constexpr std::chrono::seconds kStartTimeTolerance{1};
 
 // Decides one process's state. A pure function of its inputs; the first rule that applies wins:
 //   1. NO_HEARTBEAT  the read failed, or the timestamp is more than timeout_seconds in the future
-//   2. STALE_PID     the pid is gone, a zombie, or now held by a process that started after the
-//                    heartbeat (pid reuse); skipped when check_pid is false, and for a run's
-//                    final heartbeat (it carries exit_code), whose process is meant to be gone
+//   2. STALE_PID     the pid is gone, a zombie, or now held by another process (pid reuse: start
+//                    ticks differ, or without them a start after the heartbeat); skipped when
+//                    check_pid is false, and for a run's final heartbeat (it carries exit_code),
+//                    whose process is meant to be gone. A pid of another pid namespace
+//                    (pid_namespace) is the process ProcessTable::lookup_namespaced finds; when
+//                    the exporter cannot see that namespace, or start_ticks is missing, the check
+//                    is skipped and CheckResult::pid_check_skipped says why
 //   3. TIMED_OUT     now - timestamp > timeout_seconds; with a schedule, the first time the job
 //                    was due after the timestamp passed more than grace_seconds ago, and
 //                    timeout_seconds bounds only a "running" heartbeat (a hung run)

@@ -1,5 +1,6 @@
 #include "check/process_table.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 
 #include "heartbeat_exporter/reader.h"
 #include "util/bounded_file.h"
@@ -24,16 +26,13 @@
 namespace heartbeat_exporter {
 namespace {
 
-// /proc/<pid>/stat is one line of about 300 bytes (comm is at most 16 bytes); anything that
-// does not fit is not a stat line we understand.
-constexpr std::size_t kMaxPidStatBytes = 4096;
-
 // /proc/stat has a line per CPU; 1 MiB is room for thousands of them.
 constexpr std::size_t kMaxProcStatBytes = 1 << 20;
 
 // Far beyond any real uptime and far below what would overflow a Timestamp.
 constexpr std::uint64_t kMaxUptimeSeconds = 1000ULL * 366 * 24 * 3600;
 
+using detail::kMaxPidStatBytes;
 using detail::parse_integer;
 
 struct PidStat {
@@ -44,8 +43,7 @@ struct PidStat {
 std::optional<PidStat> parse_pid_stat(std::string_view line) {
   auto state = detail::proc_stat_field(line, 3);
   if (!state || state->size() != 1) return std::nullopt;
-  auto start_time = detail::proc_stat_field(line, 22);
-  auto ticks = start_time ? parse_integer<std::uint64_t>(*start_time) : std::nullopt;
+  auto ticks = detail::proc_start_ticks(line);
   if (!ticks) return std::nullopt;
   return PidStat{(*state)[0], *ticks};
 }
@@ -93,7 +91,46 @@ bool still_running(int pidfd) {
   return ::poll(&poll, 1, 0) == 0;
 }
 
+// Of the processes cached with a pidfd, drops (closing their pidfds) those no longer wanted and
+// those that have exited, and returns the keys of the rest: one poll() for all of them. If it
+// fails, all are dropped, to be looked up afresh.
+template <typename Cache, typename Wanted>
+std::vector<typename Cache::key_type> poll_cached(Cache& cache, const Wanted& wanted) {
+  std::vector<pollfd> polls;
+  std::vector<typename Cache::key_type> polled;
+  polls.reserve(cache.size());
+  polled.reserve(cache.size());
+  for (auto it = cache.begin(); it != cache.end();) {
+    if (!wanted.contains(it->first)) {
+      ::close(it->second.pidfd);
+      it = cache.erase(it);
+      continue;
+    }
+    polls.push_back({it->second.pidfd, POLLIN, 0});
+    polled.push_back(it->first);
+    ++it;
+  }
+  const int ready = polls.empty() ? 0 : ::poll(polls.data(), polls.size(), 0);
+  std::vector<typename Cache::key_type> running;
+  running.reserve(polled.size());
+  for (std::size_t i = 0; i < polls.size(); ++i) {
+    if (ready >= 0 && polls[i].revents == 0) {
+      running.push_back(polled[i]);
+      continue;
+    }
+    auto exited = cache.find(polled[i]);
+    ::close(exited->second.pidfd);
+    cache.erase(exited);
+  }
+  return running;
+}
+
 }  // namespace
+
+std::vector<ProcessInfo> ProcessTable::lookup_namespaced(
+    std::span<const NamespacedPid> pids) const {
+  return std::vector<ProcessInfo>(pids.size());
+}
 
 std::vector<ProcessInfo> ProcessTable::lookup_all(std::span<const std::int64_t> pids) const {
   std::vector<ProcessInfo> infos;
@@ -108,10 +145,12 @@ SystemProcessTable::SystemProcessTable(std::filesystem::path proc_root, ClockOff
       clock_ticks_per_second_(::sysconf(_SC_CLK_TCK)),
       clock_offset_(clock_offset ? std::move(clock_offset) : realtime_minus_boottime),
       realtime_minus_boottime_(clock_offset_()),
-      max_tracked_(max_tracked_processes()) {}
+      max_tracked_(max_tracked_processes()),
+      own_namespace_(detail::read_pid_namespace(proc_root_ / "self")) {}
 
 SystemProcessTable::~SystemProcessTable() {
   for (const auto& [pid, tracked] : tracked_) ::close(tracked.pidfd);
+  for (const auto& [pid, mapped] : namespaced_) ::close(mapped.pidfd);
 }
 
 SystemProcessTable::Stat SystemProcessTable::lookup_stat(std::int64_t pid) const {
@@ -149,7 +188,7 @@ std::optional<Timestamp> SystemProcessTable::start_time(
 
 ProcessInfo SystemProcessTable::lookup(std::int64_t pid) const {
   Stat stat = lookup_stat(pid);
-  return {stat.liveness, start_time(stat.start_ticks)};
+  return {stat.liveness, start_time(stat.start_ticks), stat.start_ticks};
 }
 
 std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int64_t> pids) const {
@@ -158,31 +197,9 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int
   answers.reserve(wanted.size());
 
   std::lock_guard lock(tracked_mutex_);
-  std::vector<pollfd> polls;
-  std::vector<std::int64_t> polled;
-  polls.reserve(tracked_.size());
-  polled.reserve(tracked_.size());
-  for (auto it = tracked_.begin(); it != tracked_.end();) {
-    if (!wanted.contains(it->first)) {
-      ::close(it->second.pidfd);
-      it = tracked_.erase(it);
-      continue;
-    }
-    polls.push_back({it->second.pidfd, POLLIN, 0});
-    polled.push_back(it->first);
-    ++it;
-  }
-  // One system call for every process seen before. If it fails, all are looked up afresh.
-  const int ready = polls.empty() ? 0 : ::poll(polls.data(), polls.size(), 0);
-  for (std::size_t i = 0; i < polls.size(); ++i) {
-    auto tracked = tracked_.find(polled[i]);
-    if (ready >= 0 && polls[i].revents == 0) {
-      answers.emplace(polled[i],
-                      ProcessInfo{Liveness::kAlive, start_time(tracked->second.start_ticks)});
-      continue;
-    }
-    ::close(tracked->second.pidfd);
-    tracked_.erase(tracked);
+  for (std::int64_t pid : poll_cached(tracked_, wanted)) {
+    const auto start_ticks = tracked_.at(pid).start_ticks;
+    answers.emplace(pid, ProcessInfo{Liveness::kAlive, start_time(start_ticks), start_ticks});
   }
 
   for (std::int64_t pid : wanted) {
@@ -190,16 +207,20 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int
     // The pidfd is opened before /proc is read: if the pid changed hands in between, the pidfd
     // polls readable and is not kept, so a kept pidfd always belongs to the process read.
     int pidfd = -1;
-    if (pid >= 1 && pid <= kMaxPid && tracked_.size() < max_tracked_) pidfd = pidfd_open(pid);
+    if (pid >= 1 && pid <= kMaxPid && tracked_.size() + namespaced_.size() < max_tracked_) {
+      pidfd = pidfd_open(pid);
+    }
     Stat stat = lookup_stat(pid);
     if (pidfd >= 0) {
-      if (stat.liveness == Liveness::kAlive && still_running(pidfd)) {
+      if (stat.liveness == Liveness::kAlive && still_running(pidfd) &&
+          tracked_.size() + namespaced_.size() < max_tracked_) {
         tracked_.emplace(pid, Tracked{pidfd, stat.start_ticks});
       } else {
         ::close(pidfd);
       }
     }
-    answers.emplace(pid, ProcessInfo{stat.liveness, start_time(stat.start_ticks)});
+    answers.emplace(pid,
+                    ProcessInfo{stat.liveness, start_time(stat.start_ticks), stat.start_ticks});
   }
 
   std::vector<ProcessInfo> infos;
@@ -210,7 +231,133 @@ std::vector<ProcessInfo> SystemProcessTable::lookup_all(std::span<const std::int
 
 std::size_t SystemProcessTable::tracked() const {
   std::lock_guard lock(tracked_mutex_);
-  return tracked_.size();
+  return tracked_.size() + namespaced_.size();
+}
+
+std::size_t SystemProcessTable::namespace_scans() const {
+  std::lock_guard lock(tracked_mutex_);
+  return namespace_scans_;
+}
+
+PidNamespaceView SystemProcessTable::pid_namespaces() const {
+  // /proc mounted with hidepid hides other users' processes (init's among them) from the scan,
+  // which would then call every one of them gone: such a /proc does not show every process.
+  const bool shows_all = ::access((proc_root_ / "1" / "stat").c_str(), R_OK) == 0;
+  return {own_namespace_, own_namespace_ == detail::kInitialPidNamespace && shows_all};
+}
+
+ProcessInfo SystemProcessTable::info(Liveness liveness, std::uint64_t start_ticks) const {
+  return {liveness, start_time(start_ticks), start_ticks};
+}
+
+std::map<NamespacedPid, SystemProcessTable::Found> SystemProcessTable::scan_namespaces(
+    const std::set<NamespacedPid>& missing) const {
+  ++namespace_scans_;
+  // Most processes are passed over by their start ticks alone: stat is cheaper than status.
+  std::unordered_set<std::uint64_t> ticks;
+  std::multimap<std::pair<std::int64_t, std::uint64_t>, const NamespacedPid*> by_pid_and_ticks;
+  for (const auto& key : missing) {
+    ticks.insert(key.start_ticks);
+    by_pid_and_ticks.emplace(std::pair{key.pid, key.start_ticks}, &key);
+  }
+  std::map<NamespacedPid, Found> found;
+  DIR* proc = ::opendir(proc_root_.c_str());
+  if (proc == nullptr) return found;
+  while (const dirent* entry = ::readdir(proc)) {
+    const auto host_pid = parse_integer<std::int64_t>(entry->d_name);
+    if (!host_pid || *host_pid < 1 || *host_pid > kMaxPid) continue;
+    const auto dir = proc_root_ / entry->d_name;
+    const auto stat_file = detail::read_bounded_file(dir / "stat", kMaxPidStatBytes);
+    if (stat_file.status != detail::BoundedFile::Status::kOk) continue;
+    const auto stat = parse_pid_stat(stat_file.content);
+    if (!stat || stat->state == 'X' || !ticks.contains(stat->start_ticks)) continue;
+    const auto status = detail::read_bounded_file(dir / "status", detail::kMaxPidStatusBytes);
+    if (status.status != detail::BoundedFile::Status::kOk) continue;
+    const auto nspid = detail::proc_status_nspid(status.content);
+    // Depth 1 is a process of the exporter's own namespace, which no such heartbeat names.
+    if (!nspid || nspid->depth < 2) continue;
+    const auto namespace_inode = detail::read_pid_namespace(dir);
+    const Liveness liveness = stat->state == 'Z' ? Liveness::kZombie : Liveness::kAlive;
+    const auto [first, last] = by_pid_and_ticks.equal_range({nspid->innermost, stat->start_ticks});
+    for (auto candidate = first; candidate != last; ++candidate) {
+      const NamespacedPid& key = *candidate->second;
+      if (namespace_inode && *namespace_inode != key.pid_namespace) continue;
+      // A process whose namespace was read and is equal beats one whose namespace is unknown.
+      auto [at, inserted] =
+          found.try_emplace(key, Found{*host_pid, liveness, namespace_inode.has_value()});
+      if (!inserted && !at->second.namespace_read && namespace_inode) {
+        at->second = Found{*host_pid, liveness, true};
+      }
+    }
+  }
+  ::closedir(proc);
+  return found;
+}
+
+std::vector<ProcessInfo> SystemProcessTable::lookup_namespaced(
+    std::span<const NamespacedPid> pids) const {
+  const std::set<NamespacedPid> wanted(pids.begin(), pids.end());
+  std::map<NamespacedPid, ProcessInfo> answers;
+
+  std::lock_guard lock(tracked_mutex_);
+  std::erase_if(ended_, [&](const auto& entry) { return !wanted.contains(entry.first); });
+  // Exited ones are dropped: the scan tells a zombie from a process that is gone.
+  for (const auto& key : poll_cached(namespaced_, wanted)) {
+    answers.emplace(key, info(Liveness::kAlive, key.start_ticks));
+  }
+
+  for (auto& [key, ended] : ended_) {
+    // A zombie stays one until reaped: its stat still says Z with the same start ticks.
+    if (ended.liveness == Liveness::kZombie) {
+      const auto stat = detail::read_bounded_file(
+          proc_root_ / std::to_string(ended.host_pid) / "stat", kMaxPidStatBytes);
+      const auto now = stat.status == detail::BoundedFile::Status::kOk
+                           ? parse_pid_stat(stat.content)
+                           : std::nullopt;
+      if (!now || now->state != 'Z' || now->start_ticks != key.start_ticks) {
+        ended.liveness = Liveness::kGone;
+      }
+    }
+    answers.emplace(key, info(ended.liveness, key.start_ticks));
+  }
+  std::set<NamespacedPid> missing;
+  for (const auto& key : wanted) {
+    if (!answers.contains(key)) missing.insert(key);
+  }
+  const auto found = missing.empty() ? std::map<NamespacedPid, Found>{} : scan_namespaces(missing);
+  for (const auto& key : missing) {
+    auto hit = found.find(key);
+    const Found process = hit == found.end() ? Found{0, Liveness::kGone, false} : hit->second;
+    answers.emplace(key, info(process.liveness, key.start_ticks));
+    if (process.liveness != Liveness::kAlive) {
+      ended_.emplace(key, process);
+      continue;
+    }
+    if (tracked_.size() + namespaced_.size() >= max_tracked_) continue;
+    // As in lookup_all: the pidfd first, then the start ticks again, so that a kept pidfd is
+    // the process that was found even if the host pid changed hands in between.
+    const int pidfd = pidfd_open(process.host_pid);
+    if (pidfd < 0) continue;
+    const auto stat = detail::read_bounded_file(
+        proc_root_ / std::to_string(process.host_pid) / "stat", kMaxPidStatBytes);
+    const auto again = stat.status == detail::BoundedFile::Status::kOk
+                           ? parse_pid_stat(stat.content)
+                           : std::nullopt;
+    if (again && again->start_ticks == key.start_ticks && again->state != 'Z' &&
+        still_running(pidfd)) {
+      namespaced_.emplace(key, Mapped{pidfd, process.host_pid});
+    } else {
+      ::close(pidfd);
+    }
+  }
+
+  std::vector<ProcessInfo> infos;
+  infos.reserve(pids.size());
+  for (const auto& key : pids) {
+    auto answer = answers.find(key);
+    infos.push_back(answer == answers.end() ? ProcessInfo{} : answer->second);
+  }
+  return infos;
 }
 
 Timestamp SystemClock::now() const {

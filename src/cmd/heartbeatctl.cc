@@ -26,6 +26,7 @@
 #include "heartbeat_exporter/writer.h"
 #include "util/flags.h"
 #include "util/parse_integer.h"
+#include "util/proc_stat.h"
 #include "util/text.h"
 #include "util/time_format.h"
 #include "util/utf8.h"
@@ -45,7 +46,8 @@ constexpr const char* kUsage =
     "  beat   --dir DIR --key KEY [--status STATUS] [--iteration N] [--pid PID]\n"
     "         Write one heartbeat to DIR/KEY.json (atomically: temp file, then rename).\n"
     "         --pid defaults to the calling process (the shell that runs heartbeatctl),\n"
-    "         --iteration to the previous heartbeat's iteration plus one.\n"
+    "         --iteration to the previous heartbeat's iteration plus one. The pid's\n"
+    "         namespace and start ticks are written too, where /proc tells them.\n"
     "  run    --dir DIR --key KEY [--interval S] -- COMMAND [ARGS...]\n"
     "         Run a job's command (no shell) and report the run in DIR/KEY.json: \"running\"\n"
     "         with the command's pid at the start and every S seconds (default 10), then\n"
@@ -97,6 +99,16 @@ std::optional<int> require_valid_key(const FlagSet& flags) {
                      flags.usage());
 }
 
+// The pid namespace and start ticks of `pid`, as heartbeatctl sees it. /proc may belong to
+// another pid namespace than heartbeatctl's (a container given the host's /proc), and then
+// /proc/<pid> is someone else: nothing is told unless /proc/self is heartbeatctl's own pid.
+detail::ProcessIdentity identity_of(std::int64_t pid) {
+  std::error_code error;
+  const auto self = std::filesystem::read_symlink("/proc/self", error);
+  if (error || self.string() != std::to_string(::getpid())) return {};
+  return detail::read_process_identity(std::filesystem::path("/proc") / std::to_string(pid));
+}
+
 int beat(int argc, char** argv) {
   FlagSet flags("heartbeatctl beat", "Write one heartbeat.");
   flags.add_string("dir", "", "Heartbeat folder (created when missing).", "DIR");
@@ -123,6 +135,9 @@ int beat(int argc, char** argv) {
     }
     data.pid = *pid;
   }
+  const detail::ProcessIdentity identity = identity_of(data.pid);
+  data.pid_namespace = identity.pid_namespace;
+  data.start_ticks = identity.start_ticks;
   std::optional<std::uint64_t> iteration;
   if (flags.is_set("iteration")) {
     iteration = detail::parse_integer<std::uint64_t>(flags.get("iteration"));
@@ -380,10 +395,14 @@ int run_job(int argc, char** argv) {
     return failure(e.what(), kExitCannotStart);
   }
   const detail::JobRun run = detail::JobRun::start(previous);
+  // The command's: fixed from its fork on, so read once.
+  const detail::ProcessIdentity identity = identity_of(held->pid());
   auto heartbeat = [&] {
     HeartbeatData data;
     data.process_key = key;
     data.pid = held->pid();
+    data.pid_namespace = identity.pid_namespace;
+    data.start_ticks = identity.start_ticks;
     data.timestamp =
         std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
     data.status = "running";

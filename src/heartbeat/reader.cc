@@ -47,6 +47,8 @@ struct KnownFields {
   const rapidjson::Value* status = nullptr;
   const rapidjson::Value* process_key = nullptr;
   const rapidjson::Value* iteration = nullptr;
+  const rapidjson::Value* pid_namespace = nullptr;
+  const rapidjson::Value* start_ticks = nullptr;
   const rapidjson::Value* exit_code = nullptr;
   const rapidjson::Value* started_at = nullptr;
   const rapidjson::Value* duration_seconds = nullptr;
@@ -63,6 +65,8 @@ KnownFields collect_fields(const rapidjson::Value& object) {
                                     : name == "status"           ? &fields.status
                                     : name == "process_key"      ? &fields.process_key
                                     : name == "iteration"        ? &fields.iteration
+                                    : name == "pid_namespace"    ? &fields.pid_namespace
+                                    : name == "start_ticks"      ? &fields.start_ticks
                                     : name == "exit_code"        ? &fields.exit_code
                                     : name == "started_at"       ? &fields.started_at
                                     : name == "duration_seconds" ? &fields.duration_seconds
@@ -184,6 +188,19 @@ ReadResult validate_heartbeat(const rapidjson::Value& object) {
       return invalid_field("iteration", "expected a non-negative integer");
     }
     data.iteration = fields.iteration->GetUint64();
+  }
+  // Whole numbers as iteration is; a bad one fails the heartbeat, as any bad field does.
+  struct Count {
+    std::string_view name;
+    const rapidjson::Value* value;
+    std::optional<std::uint64_t>& kept;
+  };
+  for (const Count& count : {Count{"pid_namespace", fields.pid_namespace, data.pid_namespace},
+                             Count{"start_ticks", fields.start_ticks, data.start_ticks}}) {
+    if (count.value == nullptr) continue;
+    if (!count.value->IsUint64())
+      return invalid_field(count.name, "expected a non-negative integer");
+    count.kept = count.value->GetUint64();
   }
   if (auto failure = read_run_fields(fields, data)) return std::move(*failure);
   return ReadResult::success(std::move(data));

@@ -17,6 +17,7 @@
 
 #include "heartbeat/reader_detail.h"
 #include "heartbeat/writer_detail.h"
+#include "util/proc_stat.h"
 #include "util/text.h"
 
 namespace heartbeat_exporter {
@@ -376,6 +377,14 @@ std::string serialize_heartbeat(const HeartbeatData& data) {
     writer.Key("iteration");
     writer.Uint64(*data.iteration);
   }
+  if (data.pid_namespace) {
+    writer.Key("pid_namespace");
+    writer.Uint64(*data.pid_namespace);
+  }
+  if (data.start_ticks) {
+    writer.Key("start_ticks");
+    writer.Uint64(*data.start_ticks);
+  }
   write_run_fields(writer, data);
   writer.EndObject();
   return std::string(buffer.GetString(), buffer.GetSize());
@@ -411,12 +420,27 @@ HeartbeatWriter::HeartbeatWriter(std::filesystem::path heartbeat_dir, std::strin
 
 HeartbeatWriter::~HeartbeatWriter() = default;
 
+namespace {
+
+// A heartbeat about the calling process, with its pid namespace and start ticks read from
+// /proc/self at every call: cheap, and right even after a fork() that copied the writer.
+HeartbeatData own_heartbeat(const std::string& key, Timestamp timestamp, std::string_view status,
+                            std::uint64_t iteration) {
+  HeartbeatData data{key, ::getpid(), timestamp, std::string(status), iteration};
+  const detail::ProcessIdentity identity = detail::read_process_identity("/proc/self");
+  data.pid_namespace = identity.pid_namespace;
+  data.start_ticks = identity.start_ticks;
+  return data;
+}
+
+}  // namespace
+
 void HeartbeatWriter::beat() { beat("running"); }
 
 void HeartbeatWriter::beat(std::string_view status) {
   std::lock_guard lock(mutex_);
   const std::uint64_t next = iteration_ + 1;
-  HeartbeatData data{process_key_, ::getpid(), now_to_the_microsecond(), std::string(status), next};
+  HeartbeatData data = own_heartbeat(process_key_, now_to_the_microsecond(), status, next);
   if (run_) run_->add_to(data);
   write_heartbeat_file(dir_, process_key_, data);
   // Committed only after the write, so a failed beat does not leave a gap in the sequence.
@@ -427,7 +451,7 @@ void HeartbeatWriter::start_run() {
   std::lock_guard lock(mutex_);
   auto run = std::make_unique<detail::JobRun>(detail::JobRun::start(previous_heartbeat()));
   const std::uint64_t next = iteration_ + 1;
-  HeartbeatData data{process_key_, ::getpid(), run->started_at, "running", next};
+  HeartbeatData data = own_heartbeat(process_key_, run->started_at, "running", next);
   run->add_to(data);
   write_heartbeat_file(dir_, process_key_, data);
   run_ = std::move(run);
@@ -439,7 +463,7 @@ void HeartbeatWriter::finish_run(int exit_code) {
   std::lock_guard lock(mutex_);
   if (!run_) throw std::logic_error("finish_run() without a run in progress (start_run())");
   const std::uint64_t next = iteration_ + 1;
-  HeartbeatData data{process_key_, ::getpid(), now_to_the_microsecond(), "", next};
+  HeartbeatData data = own_heartbeat(process_key_, now_to_the_microsecond(), "", next);
   run_->finish(data, exit_code, ended);
   write_heartbeat_file(dir_, process_key_, data);
   run_.reset();

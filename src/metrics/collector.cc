@@ -59,6 +59,7 @@ std::shared_ptr<const Exposition> HeartbeatCollector::collect() {
   {
     MonitorReport report = check();
     self_.count_read_errors(report);
+    self_.count_pid_checks_skipped(report);
     transitions_.record(report);
     text = render_process_families(report, threads_, kProcessesPerPiece);
     // The exporter's own metrics stay with prometheus-cpp: few series, its serializer is fine.

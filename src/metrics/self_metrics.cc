@@ -51,7 +51,13 @@ SelfMetrics::SelfMetrics()
       read_errors_(prometheus::BuildCounter()
                        .Name("heartbeat_exporter_read_errors_total")
                        .Help("Heartbeat files that could not be read or validated, by reason.")
-                       .Register(*registry_)) {
+                       .Register(*registry_)),
+      pid_checks_skipped_(
+          prometheus::BuildCounter()
+              .Name("heartbeat_exporter_pid_checks_skipped_total")
+              .Help("Pid checks skipped although check_pid is set, by reason: the heartbeat names "
+                    "a pid namespace the exporter cannot see into, or no start_ticks with it.")
+              .Register(*registry_)) {
   prometheus::BuildGauge()
       .Name("heartbeat_exporter_build_info")
       .Help(
@@ -66,6 +72,17 @@ SelfMetrics::SelfMetrics()
   // Every reason exists from the start, so that rate() sees the first error as an increase.
   for (ReadError reason : kAllReadErrors) {
     read_errors_.Add({{"reason", std::string(to_string(reason))}});
+  }
+  for (std::string_view reason : kPidCheckSkipReasons) {
+    pid_checks_skipped_.Add({{"reason", std::string(reason)}});
+  }
+}
+
+void SelfMetrics::count_pid_checks_skipped(const MonitorReport& report) {
+  for (const auto& result : report.results) {
+    if (!result.pid_check_skipped.empty()) {
+      pid_checks_skipped_.Add({{"reason", result.pid_check_skipped}}).Increment();
+    }
   }
 }
 

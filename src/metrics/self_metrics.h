@@ -26,6 +26,8 @@ class SelfMetrics {
 
   // Counts the report's failed reads in heartbeat_exporter_read_errors_total.
   void count_read_errors(const MonitorReport& report);
+  // Counts the report's skipped pid checks in heartbeat_exporter_pid_checks_skipped_total.
+  void count_pid_checks_skipped(const MonitorReport& report);
 
   // Every family, with heartbeat_exporter_scrape_duration_seconds,
   // heartbeat_exporter_discovery_truncated and heartbeat_exporter_discovery_errors taken from
@@ -35,6 +37,7 @@ class SelfMetrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& read_errors_;
+  prometheus::Family<prometheus::Counter>& pid_checks_skipped_;
   ProcessMetricsReader process_;
 };
 

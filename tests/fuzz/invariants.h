@@ -38,6 +38,9 @@ inline const Timestamp kFixedNow =
 
 // When the fake table's long-running processes started: an hour before kFixedNow.
 inline const Timestamp kProcessStart = kFixedNow - std::chrono::hours{1};
+// Their start ticks, for heartbeats that carry start_ticks; and the initial pid namespace.
+inline constexpr std::uint64_t kProcessStartTicks = 1000;
+inline constexpr std::uint64_t kInitialPidNamespace = 4026531836;
 
 inline constexpr std::string_view kConfigFile = "/etc/heartbeat_exporter/config.json";
 
@@ -51,14 +54,27 @@ class FuzzProcessTable final : public ProcessTable {
       case 0:
         return {Liveness::kGone, std::nullopt};
       case 1:
-        return {Liveness::kAlive, kProcessStart};
+        return {Liveness::kAlive, kProcessStart, kProcessStartTicks};
       case 2:
         return {Liveness::kAlive, std::nullopt};  // /proc hidden: no pid-reuse check
       case 3:
-        return {Liveness::kZombie, kProcessStart};
+        return {Liveness::kZombie, kProcessStart, kProcessStartTicks};
       default:
         return {Liveness::kAlive, kFixedNow};  // started just now: an older heartbeat is stale
     }
+  }
+  // The exporter runs in the initial pid namespace; any other one's pid is found by its
+  // namespace % 3: gone, alive or a zombie.
+  PidNamespaceView pid_namespaces() const override { return {kInitialPidNamespace, true}; }
+  std::vector<ProcessInfo> lookup_namespaced(std::span<const NamespacedPid> pids) const override {
+    std::vector<ProcessInfo> infos;
+    for (const auto& key : pids) {
+      const Liveness liveness = key.pid_namespace % 3 == 0   ? Liveness::kGone
+                                : key.pid_namespace % 3 == 1 ? Liveness::kAlive
+                                                             : Liveness::kZombie;
+      infos.push_back({liveness, kProcessStart, key.start_ticks});
+    }
+    return infos;
   }
 };
 
@@ -130,10 +146,21 @@ inline HealthState expected_state(const ProcessConfig& process, const ReadResult
   const HeartbeatData& heartbeat = *read.heartbeat;
   const double age = std::chrono::duration<double>(now - heartbeat.timestamp).count();
   if (-age > process.timeout_seconds) return HealthState::kNoHeartbeat;
-  if (process.check_pid && !heartbeat.exit_code) {
+  const PidNamespaceView view = processes.pid_namespaces();
+  const bool other_namespace = heartbeat.pid_namespace && heartbeat.pid_namespace != view.own;
+  if (process.check_pid && !heartbeat.exit_code && !other_namespace) {
     const ProcessInfo info = processes.lookup(heartbeat.pid);
     if (info.liveness != Liveness::kAlive) return HealthState::kStalePid;
-    if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
+    if (heartbeat.start_ticks && info.start_ticks) {
+      if (*heartbeat.start_ticks != *info.start_ticks) return HealthState::kStalePid;
+    } else if (info.start_time && *info.start_time > heartbeat.timestamp + kStartTimeTolerance) {
+      return HealthState::kStalePid;
+    }
+  }
+  // Another namespace is checked only when the exporter sees it and start_ticks names the process.
+  if (process.check_pid && !heartbeat.exit_code && other_namespace && view.sees_all && heartbeat.start_ticks) {
+    const NamespacedPid key{*heartbeat.pid_namespace, heartbeat.pid, *heartbeat.start_ticks};
+    if (processes.lookup_namespaced({&key, 1}).front().liveness != Liveness::kAlive) {
       return HealthState::kStalePid;
     }
   }
@@ -146,7 +173,8 @@ inline HealthState expected_state(const ProcessConfig& process, const ReadResult
 
 inline bool same_heartbeat(const HeartbeatData& a, const HeartbeatData& b) {
   return a.process_key == b.process_key && a.pid == b.pid && a.timestamp == b.timestamp &&
-         a.status == b.status && a.iteration == b.iteration && a.exit_code == b.exit_code &&
+         a.status == b.status && a.iteration == b.iteration && a.pid_namespace == b.pid_namespace &&
+         a.start_ticks == b.start_ticks && a.exit_code == b.exit_code &&
          a.started_at == b.started_at && a.duration == b.duration &&
          a.last_success == b.last_success;
 }
@@ -272,8 +300,12 @@ inline void check_verdict(const ProcessConfig& process, const ReadResult& read,
     out.push_back(where + ": the verdict names another process");
   }
   if (!reason_fits(result.state, result.reason)) out.push_back(where + ": reason does not fit");
-  if ((result.state == HealthState::kHealthy) != result.detail.empty()) {
-    out.push_back(where + ": detail \"" + result.detail + "\" (empty iff healthy)");
+  // A skipped pid check is said in the detail whatever the state.
+  const bool says_nothing =
+      result.state == HealthState::kHealthy && result.pid_check_skipped.empty();
+  if (says_nothing != result.detail.empty()) {
+    out.push_back(where + ": detail \"" + result.detail +
+                  "\" (empty iff healthy with no pid check skipped)");
   }
   if (!read.ok()) {
     if (result.state != HealthState::kNoHeartbeat || result.read_error != read.failure->reason ||

@@ -60,6 +60,16 @@ def heartbeats():
                                      started_at=STARTED.isoformat(), duration_seconds=17.25,
                                      last_success=(STARTED - timedelta(days=1)).isoformat()),
         "run_in_progress.json": heartbeat(iteration=None, started_at=STARTED.isoformat()),
+        # The fuzz table's own namespace is the initial one (4026531836); another one's pid is
+        # gone, alive or a zombie by its inode % 3.
+        "own_namespace_same_ticks.json": heartbeat(pid_namespace=4026531836, start_ticks=1000),
+        "stale_own_namespace_other_ticks.json": heartbeat(pid_namespace=4026531836,
+                                                          start_ticks=999),
+        "healthy_other_namespace.json": heartbeat(pid=1, pid_namespace=4026532840,
+                                                  start_ticks=7),
+        "stale_other_namespace_gone.json": heartbeat(pid=1, pid_namespace=4026532839,
+                                                     start_ticks=7),
+        "other_namespace_no_ticks.json": heartbeat(pid=1, pid_namespace=4026532839),
     }
     for name, fields in valid.items():
         write("heartbeat", name, json.dumps(fields))

@@ -82,7 +82,7 @@ TEST_CASE("the heartbeat invariants catch a verdict that contradicts the state t
             "process timeout 60.000000 check_pid true: TIMED_OUT (): reason does not "
             "fit",
             "process timeout 60.000000 check_pid true: TIMED_OUT (): detail \"\" "
-            "(empty iff healthy)",
+            "(empty iff healthy with no pid check skipped)",
         });
 }
 

@@ -114,6 +114,12 @@ void check_run_fields(const HeartbeatData& data, const rapidjson::Value& expecte
   CHECK(data.last_success == wanted.last_success);
 }
 
+// A field that fixtures written before it existed leave out: absent or null is nullopt.
+std::optional<std::uint64_t> optional_count(const rapidjson::Value& heartbeat, const char* name) {
+  if (!heartbeat.HasMember(name) || heartbeat[name].IsNull()) return std::nullopt;
+  return heartbeat[name].GetUint64();
+}
+
 void check_heartbeat(const HeartbeatData& data, const rapidjson::Value& expected) {
   if (expected["process_key"].IsNull()) {
     CHECK_FALSE(data.process_key.has_value());
@@ -128,6 +134,8 @@ void check_heartbeat(const HeartbeatData& data, const rapidjson::Value& expected
   } else {
     CHECK(data.iteration == expected["iteration"].GetUint64());
   }
+  CHECK(data.pid_namespace == optional_count(expected, "pid_namespace"));
+  CHECK(data.start_ticks == optional_count(expected, "start_ticks"));
   check_run_fields(data, expected);
 }
 
@@ -199,6 +207,8 @@ TEST_CASE("conformance: serialize_heartbeat writes the fixture's exact bytes") {
     data.timestamp = *timestamp;
     data.status = text_of(heartbeat["status"]);
     if (!heartbeat["iteration"].IsNull()) data.iteration = heartbeat["iteration"].GetUint64();
+    data.pid_namespace = optional_count(heartbeat, "pid_namespace");
+    data.start_ticks = optional_count(heartbeat, "start_ticks");
     set_run_fields(data, heartbeat);
     CHECK(serialize_heartbeat(data) == text_of(c["json"]));
   }

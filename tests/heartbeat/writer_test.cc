@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -254,6 +255,35 @@ TEST_CASE("HeartbeatWriter round trip: read_heartbeat sees exactly what beat() w
   CHECK(data.timestamp >= before);
   CHECK(data.timestamp <= after);
   CHECK(writer.iteration() == 1);
+}
+
+TEST_CASE("HeartbeatWriter writes this process's pid namespace and start ticks from /proc") {
+  TempDir dir;
+  HeartbeatWriter writer(dir.path(), "my_server");
+  writer.beat();
+  const auto result = read_heartbeat(writer.path());
+  REQUIRE(result.ok());
+  struct stat ns {};
+  REQUIRE(::stat("/proc/self/ns/pid", &ns) == 0);
+  CHECK(result.heartbeat->pid_namespace == std::uint64_t{ns.st_ino});
+  std::ifstream stat_file("/proc/self/stat");
+  std::string line;
+  std::getline(stat_file, line);
+  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  std::string field;
+  for (int n = 3; n <= 22; ++n) fields >> field;
+  CHECK(result.heartbeat->start_ticks == std::stoull(field));
+}
+
+TEST_CASE("serialize_heartbeat writes pid_namespace and start_ticks last, and only when set") {
+  HeartbeatData data = sample_heartbeat();
+  data.start_ticks = 77;
+  CHECK(
+      serialize_heartbeat(data) ==
+      "{\"process_key\":\"my_server\",\"pid\":12345,\"timestamp\":\"2026-02-05T06:17:29.601049+00:"
+      "00\",\"status\":\"running\",\"iteration\":42,\"start_ticks\":77}");
+  data.pid_namespace = 4026531836;
+  CHECK(parse_heartbeat(serialize_heartbeat(data)).heartbeat->pid_namespace == 4026531836U);
 }
 
 TEST_CASE("iteration counts 1, 2, 3 and beat(status) writes the status") {

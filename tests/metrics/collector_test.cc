@@ -399,7 +399,7 @@ TEST_CASE("a scrape has the per-process families first, then the exporter's own"
   HeartbeatCollector collector(config_of({fixture.process("a")}), fixture.clock, fixture.processes);
 
   auto all = names(scrape(collector));
-  REQUIRE(all.size() == 18);
+  REQUIRE(all.size() == 19);
   CHECK(Strings(all.begin(), all.begin() + 7) ==
         Strings{"heartbeat_state", "heartbeat_age_seconds", "heartbeat_last_timestamp_seconds",
                 "heartbeat_iteration_total", "heartbeat_timeout_seconds", "heartbeat_pid",
@@ -408,6 +408,7 @@ TEST_CASE("a scrape has the per-process families first, then the exporter's own"
   std::sort(own.begin(), own.end());
   CHECK(own == Strings{"heartbeat_exporter_build_info", "heartbeat_exporter_discovery_errors",
                        "heartbeat_exporter_discovery_truncated",
+                       "heartbeat_exporter_pid_checks_skipped_total",
                        "heartbeat_exporter_read_errors_total",
                        "heartbeat_exporter_scrape_duration_seconds", "process_cpu_seconds_total",
                        "process_max_fds", "process_open_fds", "process_resident_memory_bytes",

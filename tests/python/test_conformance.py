@@ -89,6 +89,8 @@ def test_heartbeat_file_gets_the_fixture_verdict_message_and_data(tmp_path, case
         assert data.timestamp.tzinfo == datetime.timezone.utc
         assert data.status == expected["status"]
         assert data.iteration == expected["iteration"]
+        assert data.pid_namespace == expected.get("pid_namespace")
+        assert data.start_ticks == expected.get("start_ticks")
         assert data == dataclasses.replace(data, **run_fields(expected))
         return
     assert result.heartbeat is None

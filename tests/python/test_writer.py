@@ -21,7 +21,7 @@ NOBODY = 65534
 FILE_FORMAT = re.compile(
     rb'\{"process_key":"worker","pid":(\d+),'
     rb'"timestamp":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00","status":"running",'
-    rb'"iteration":1\}')
+    rb'"iteration":1,"pid_namespace":(\d+),"start_ticks":(\d+)\}')
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root: the rule under test is root's")
@@ -37,6 +37,28 @@ def test_beat_writes_the_compact_format_of_the_cpp_writer(tmp_path):
     match = FILE_FORMAT.fullmatch((tmp_path / "worker.json").read_bytes())
     assert match is not None
     assert int(match.group(1)) == os.getpid()
+    assert int(match.group(2)) == os.stat("/proc/self/ns/pid").st_ino
+    with open("/proc/self/stat", "rb") as stat_file:
+        assert int(match.group(3)) == int(stat_file.read().rsplit(b")", 1)[1].split()[19])
+
+
+def test_identity_fields_are_left_out_when_proc_does_not_tell_them(tmp_path, monkeypatch):
+    fake = tmp_path / "proc_self"
+    fake.mkdir()
+    assert writer_module._process_identity(str(fake)) == (None, None)
+    (fake / "ns").mkdir()
+    (fake / "ns" / "pid").symlink_to("net:[4026531840]")
+    (fake / "stat").write_bytes(b"7 (a) b) S" + b" 1" * 18 + b" x 0\n")
+    assert writer_module._process_identity(str(fake)) == (None, None)
+    (fake / "ns" / "pid").unlink()
+    (fake / "ns" / "pid").symlink_to("pid:[4026532841]")
+    (fake / "stat").write_bytes(b"7 (a) b) S" + b" 1" * 18 + b" 123 0\n")
+    assert writer_module._process_identity(str(fake)) == (4026532841, 123)
+    monkeypatch.setattr(writer_module, "_process_identity", lambda _: (None, None))
+    HeartbeatWriter(tmp_path, "worker").beat()
+    data = read_heartbeat(tmp_path / "worker.json")
+    assert data.pid_namespace is None and data.start_ticks is None
+    assert b"pid_namespace" not in (tmp_path / "worker.json").read_bytes()
 
 
 def test_read_heartbeat_sees_exactly_what_beat_wrote(tmp_path):

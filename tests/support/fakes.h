@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "check/process_table.h"
 #include "heartbeat_exporter/reader.h"
@@ -39,9 +41,21 @@ class FakeProcessTable final : public ProcessTable {
     auto it = by_pid.find(pid);
     return it == by_pid.end() ? otherwise : it->second;
   }
+  PidNamespaceView pid_namespaces() const override { return namespaces; }
+  // Pids of other namespaces get theirs from `by_namespaced_pid`; every other one is gone.
+  std::vector<ProcessInfo> lookup_namespaced(std::span<const NamespacedPid> pids) const override {
+    std::vector<ProcessInfo> infos;
+    for (const auto& key : pids) {
+      auto it = by_namespaced_pid.find(key);
+      infos.push_back(it == by_namespaced_pid.end() ? ProcessInfo{} : it->second);
+    }
+    return infos;
+  }
 
   std::map<std::int64_t, ProcessInfo> by_pid;
   ProcessInfo otherwise;
+  PidNamespaceView namespaces;  // none known, as the ProcessTable default
+  std::map<NamespacedPid, ProcessInfo> by_namespaced_pid;
 };
 
 // A successful read of a heartbeat with these fields and no iteration.

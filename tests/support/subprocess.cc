@@ -174,9 +174,10 @@ bool Subprocess::running() {
 }
 
 Exporter::Exporter(const std::filesystem::path& config_file, const std::filesystem::path& log_dir,
-                   std::vector<std::string> extra_flags) {
-  std::vector<std::string> argv = {HEARTBEAT_EXPORTER_BINARY,
-                                   "--config.file=" + config_file.string()};
+                   std::vector<std::string> extra_flags, std::vector<std::string> launcher) {
+  std::vector<std::string> argv = std::move(launcher);
+  argv.push_back(HEARTBEAT_EXPORTER_BINARY);
+  argv.push_back("--config.file=" + config_file.string());
   // --web.listen-address is repeatable: the default applies only when the caller gives none.
   const bool listen_given = std::any_of(
       extra_flags.begin(), extra_flags.end(),

@@ -53,10 +53,11 @@ class Subprocess {
 
 // Starts the built exporter on 127.0.0.1 with an ephemeral port (unless extra_flags give a
 // --web.listen-address, which must then include 127.0.0.1) and waits until it listens.
+// `launcher`, when given, runs it (e.g. setpriv or unshare and their flags).
 class Exporter {
  public:
   Exporter(const std::filesystem::path& config_file, const std::filesystem::path& log_dir,
-           std::vector<std::string> extra_flags = {});
+           std::vector<std::string> extra_flags = {}, std::vector<std::string> launcher = {});
   int port() const { return port_; }
   Subprocess& process() { return *process_; }
 

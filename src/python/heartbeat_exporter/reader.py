@@ -64,6 +64,11 @@ class HeartbeatData:
     timestamp: datetime.datetime  # aware, in UTC when read
     status: str
     iteration: Optional[int] = None
+    # Who holds pid, so that a reader in another pid namespace finds the process: the inode of
+    # /proc/<pid>/ns/pid and the start time in clock ticks since boot (field 22 of
+    # /proc/<pid>/stat). Left out when the writer cannot read them.
+    pid_namespace: Optional[int] = None
+    start_ticks: Optional[int] = None
     # A job's run (heartbeatctl run): exit_code (0..255) marks a run's final heartbeat and comes
     # with duration_seconds (to the microsecond); started_at and last_success (the start of the
     # latest successful run) are on a run's heartbeats from its start.
@@ -190,8 +195,8 @@ def parse_heartbeat(content: Union[bytes, str]) -> ReadResult:
     return _validate(document)
 
 
-_KNOWN_FIELDS = ("pid", "timestamp", "status", "process_key", "iteration", "exit_code",
-                 "started_at", "duration_seconds", "last_success")
+_KNOWN_FIELDS = ("pid", "timestamp", "status", "process_key", "iteration", "pid_namespace",
+                 "start_ticks", "exit_code", "started_at", "duration_seconds", "last_success")
 
 
 def _validate(document: JsonObject) -> ReadResult:
@@ -239,13 +244,21 @@ def _validate(document: JsonObject) -> ReadResult:
     if "iteration" in fields and not (_is_integer(iteration) and 0 <= iteration < _UINT64_END):
         return _invalid_field("iteration", "expected a non-negative integer")
 
+    # Whole numbers as iteration is; a bad one fails the heartbeat, as any bad field does.
+    identity: Dict[str, Optional[int]] = {}
+    for name in ("pid_namespace", "start_ticks"):
+        value = fields.get(name)
+        if name in fields and not (_is_integer(value) and 0 <= value < _UINT64_END):
+            return _invalid_field(name, "expected a non-negative integer")
+        identity[name] = value
+
     run: Dict[str, Any] = {}
     failure = _read_run_fields(fields, run)
     if failure is not None:
         return failure
     return ReadResult(heartbeat=HeartbeatData(process_key=process_key, pid=pid,
                                               timestamp=timestamp, status=status,
-                                              iteration=iteration, **run))
+                                              iteration=iteration, **identity, **run))
 
 
 def _read_run_fields(fields: Dict[str, Any], run: Dict[str, Any]) -> Optional[ReadResult]:

@@ -129,8 +129,10 @@ def remove_heartbeat_file(heartbeat_dir: PathType, process_key: str) -> None:
 class HeartbeatWriter:
     """Proves that a process is alive by rewriting <heartbeat_dir>/<process_key>.json.
 
-    Each beat() writes the current time (UTC, microseconds), this process's pid, the status and
-    an iteration counter that starts at 1 and grows by one per beat. Safe to call from several
+    Each beat() writes the current time (UTC, microseconds), this process's pid, the status, an
+    iteration counter that starts at 1 and grows by one per beat, and, where /proc tells them,
+    this process's pid namespace and start ticks (so that an exporter in another pid namespace
+    finds it). Safe to call from several
     threads. As a context manager, it stops (removes the heartbeat) when the block ends
     normally; when the block raises, the last heartbeat stays, so that the process shows as
     dead (STALE_PID) or hung (TIMED_OUT) rather than as cleanly stopped (NO_HEARTBEAT).
@@ -176,8 +178,11 @@ class HeartbeatWriter:
             # Read under the lock so that a later iteration never carries an earlier time.
             now = datetime.datetime.now(datetime.timezone.utc)
             next_iteration = self._iteration + 1 if iteration is None else iteration
+            # Read at every beat: cheap, and right even after a fork() that copied the writer.
+            pid_namespace, start_ticks = _process_identity("/proc/self")
             data = HeartbeatData(process_key=self._process_key, pid=os.getpid(), timestamp=now,
-                                 status=status, iteration=next_iteration)
+                                 status=status, iteration=next_iteration,
+                                 pid_namespace=pid_namespace, start_ticks=start_ticks)
             write_heartbeat_file(self._dir, self._process_key, data)
             # Committed only after the write, so a failed beat leaves no gap in the sequence.
             self._iteration = next_iteration
@@ -205,6 +210,32 @@ def _require_valid_key(key: str) -> None:
     if not is_valid_process_key(key):
         raise ValueError(f'invalid process key "{key}": expected [A-Za-z0-9_.-]{{1,128}} not '
                          'starting with "."')
+
+
+_PID_NAMESPACE_LINK = re.compile(r"pid:\[([0-9]{1,20})\]")
+_MAX_PID_STAT_BYTES = 4096  # as the C++ reader of /proc/<pid>/stat
+
+
+def _process_identity(proc_pid_dir: str) -> Tuple[Optional[int], Optional[int]]:
+    """The pid namespace inode and start ticks of the process at proc_pid_dir (/proc/self), each
+    None when /proc does not tell it, as the C++ writer reads them."""
+    pid_namespace = start_ticks = None
+    try:
+        link = _PID_NAMESPACE_LINK.fullmatch(os.readlink(os.path.join(proc_pid_dir, "ns", "pid")))
+        if link is not None and int(link.group(1)) < _UINT64_END:
+            pid_namespace = int(link.group(1))
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(proc_pid_dir, "stat"), "rb") as stat_file:
+            line = stat_file.read(_MAX_PID_STAT_BYTES + 1)
+        # Fields counted after comm's last ")": state is field 3, the start time field 22.
+        fields = line[line.rindex(b")") + 1:].split()
+        if len(line) <= _MAX_PID_STAT_BYTES and len(fields) >= 20 and fields[19].isdigit():
+            start_ticks = int(fields[19]) if int(fields[19]) < _UINT64_END else None
+    except (OSError, ValueError):
+        pass
+    return pid_namespace, start_ticks
 
 
 def _json_value(name: str, value: object) -> str:
