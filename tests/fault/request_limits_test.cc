@@ -133,9 +133,10 @@ TEST_CASE("a tasks limit below --web.max-connections fails the start with one li
   require_root_and_reachable(dir.path());
   const auto config = dir.write("config.json", R"({"heartbeat_dirs": [{"path": "hb"}]})");
   ::chmod(config.c_str(), 0644);
-  // RLIMIT_NPROC counts the user's threads: nobody may start about 300 of them, not 1,024.
-  std::vector<std::string> argv = {"prlimit", "--nproc=300"};
-  argv.insert(argv.end(), kAsNobody.begin(), kAsNobody.end());
+  // RLIMIT_NPROC counts all the threads of the user, so a uid nothing else runs as (nobody may
+  // be busy in other tests): it may start 300 threads, not 1,024.
+  std::vector<std::string> argv = {"prlimit",       "--nproc=300",   "setpriv",
+                                   "--reuid=64123", "--regid=64123", "--clear-groups"};
   argv.insert(argv.end(), {HEARTBEAT_EXPORTER_BINARY, "--config.file=" + config.string(),
                            "--web.listen-address=127.0.0.1:0"});
   const RunResult result = run(argv);
