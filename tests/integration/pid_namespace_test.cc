@@ -149,7 +149,11 @@ TEST_CASE("an exporter in a child pid namespace skips the pid check of other nam
   const std::string not_visible =
       "pid namespace " + std::to_string(*a.pid_namespace) + " is not visible from the exporter";
 
+  // A root shell is the namespace's pid 1 and starts the exporter as nobody. Not setpriv itself:
+  // the change of user clears --kill-child's death signal, so an exporter that was pid 1 would
+  // outlive the test; the shell keeps it, and when pid 1 dies the kernel kills the rest.
   std::vector<std::string> launcher = kInNewPidNamespace;
+  launcher.insert(launcher.end(), {"/bin/sh", "-c", "\"$@\" & wait", "sh"});
   launcher.insert(launcher.end(), kAsNobody.begin(), kAsNobody.end());
   Exporter exporter(config, dir.path(), {}, launcher);
   auto body = http_get(exporter.port(), "/metrics").body;
