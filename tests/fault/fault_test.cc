@@ -494,14 +494,25 @@ TEST_CASE(
   auto config = dir.write("config.json", R"({"heartbeat_dirs": [{"path": "hb"}]})");
   WrappedExporter exporter({}, config, dir.path());
   std::atomic<bool> stop{false};
+  // Odd phases are gaps. A scrape asked for after a phase began and answered with that phase's
+  // state confirms it: only then does the folder move again, so that no gap (or return) goes
+  // unseen however slow the scrapes are (ASan, a loaded machine).
+  std::atomic<int> phase{0};
+  std::atomic<int> confirmed{0};
   Failures mismatches;
   std::vector<std::thread> scrapers;
   for (int s = 0; s < 16; ++s) {
     scrapers.emplace_back([&] {
       while (!stop) {
+        const int asked_in = phase;
         Scrape result = scrape(exporter.port());
         if (!result.exposition) continue;
         const bool listed = result.exposition->has_process("a");
+        if (listed == (asked_in % 2 == 0)) {
+          int seen = confirmed;
+          while (seen < asked_in && !confirmed.compare_exchange_weak(seen, asked_in)) {
+          }
+        }
         const auto errors = result.exposition->sample("heartbeat_exporter_discovery_errors");
         if (errors != (listed ? "0" : "1")) {
           mismatches.add(std::string(listed ? "listed" : "gap") + " with discovery_errors " +
@@ -512,17 +523,27 @@ TEST_CASE(
   }
   // rename() moves the whole folder at once, so a scrape sees either both files or a gap.
   constexpr int kGaps = 30;
-  for (int gap = 0; gap < kGaps; ++gap) {
-    std::this_thread::sleep_for(50ms);
+  auto until_confirmed = [&](int wanted) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (confirmed < wanted && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return confirmed >= wanted;
+  };
+  bool all_seen = true;
+  for (int gap = 0; gap < kGaps && all_seen; ++gap) {
     fs::rename(dir / "hb", dir / "hb_away");
-    std::this_thread::sleep_for(50ms);
+    phase = 2 * gap + 1;
+    all_seen = until_confirmed(2 * gap + 1);
     fs::rename(dir / "hb_away", dir / "hb");
+    phase = 2 * gap + 2;
+    all_seen = all_seen && until_confirmed(2 * gap + 2);
   }
-  std::this_thread::sleep_for(50ms);
   stop = true;
   for (auto& thread : scrapers) thread.join();
   auto log = exporter.process().stderr_text();
   INFO(mismatches.summary());
+  REQUIRE(all_seen);  // else no scrape saw some phase within 20 s: the exporter is stuck
   CHECK(count_of(log, "msg=\"discovery failed\"") == kGaps);
   CHECK(count_of(log, "msg=\"discovery recovered\"") == kGaps);
   CHECK(mismatches.count() == 0);
