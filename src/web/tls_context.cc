@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 #include <utility>
@@ -259,6 +260,10 @@ class Builder {
     int count = 0;
     bool ok = true;
     while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+      // OpenSSL decodes a certificate's extensions on first use and caches them in the shared
+      // X509. Doing that here, on the one thread that builds the snapshot, leaves concurrent
+      // handshakes only reading them (X509_check_purpose with -1 checks no purpose).
+      X509_check_purpose(ca, -1, 0);
       ok = X509_STORE_add_cert(store, ca) == 1 && SSL_CTX_add_client_CA(ctx, ca) == 1;
       X509_free(ca);
       if (!ok) break;
