@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -479,6 +481,34 @@ void print_table(const MonitorReport& report) {
   }
 }
 
+// The optional fields of a heartbeat (namespace, run), under the names the file gives them.
+template <typename Writer, typename WriteString>
+void print_json_optional_fields(Writer& json, const HeartbeatData& heartbeat,
+                                const WriteString& string) {
+  auto number = [&json](const char* key, const std::optional<std::uint64_t>& value) {
+    if (!value) return;
+    json.Key(key);
+    json.Uint64(*value);
+  };
+  auto timestamp = [&](const char* key, const std::optional<Timestamp>& value) {
+    if (!value) return;
+    json.Key(key);
+    string(format_timestamp(*value));
+  };
+  number("pid_namespace", heartbeat.pid_namespace);
+  number("start_ticks", heartbeat.start_ticks);
+  if (heartbeat.exit_code) {
+    json.Key("exit_code");
+    json.Int(*heartbeat.exit_code);
+  }
+  timestamp("started_at", heartbeat.started_at);
+  if (heartbeat.duration) {
+    json.Key("duration_seconds");
+    json.Double(std::chrono::duration<double>(*heartbeat.duration).count());
+  }
+  timestamp("last_success", heartbeat.last_success);
+}
+
 void print_json(const MonitorReport& report) {
   rapidjson::StringBuffer buffer;
   // ASCII output: every non-ASCII character is written as \uXXXX, so that no C1 control (the
@@ -530,6 +560,23 @@ void print_json(const MonitorReport& report) {
         json.Key("iteration");
         json.Uint64(*result.heartbeat->iteration);
       }
+      print_json_optional_fields(json, *result.heartbeat, string);
+    }
+    if (result.deadline_seconds) {
+      json.Key("deadline_seconds");
+      json.Double(*result.deadline_seconds);
+    }
+    if (result.process.schedule) {
+      json.Key("schedule");
+      string(result.process.schedule->expression());
+      json.Key("timezone");
+      string(result.process.schedule->time_zone_name());
+      json.Key("grace_seconds");
+      json.Double(result.process.grace_seconds);
+    }
+    if (!result.pid_check_skipped.empty()) {
+      json.Key("pid_check_skipped");
+      string(result.pid_check_skipped);
     }
     json.EndObject();
   }

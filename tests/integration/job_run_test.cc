@@ -1,11 +1,13 @@
 // heartbeatctl run: the built heartbeatctl running jobs' commands, its files, exit codes and what
 // a real exporter makes of them on /metrics.
+#include <rapidjson/document.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -190,6 +192,54 @@ TEST_CASE(
       value_of(metrics, "heartbeat_last_success_timestamp_seconds", "nightly");
   REQUIRE(last_success);
   CHECK(std::stod(*last_success) == Approx(to_unix_seconds(*success)).margin(1e-6));
+}
+
+TEST_CASE("heartbeatctl check --json shows a job's run, its schedule and its deadline",
+          "[integration]") {
+  TempDir dir;
+  const auto jobs = dir / "jobs";
+  const auto config =
+      dir.write("config.json", R"({"heartbeat_dirs": [{"path": "jobs", "schedule": "0 2 * * *",
+                         "timezone": "Europe/Berlin", "grace_seconds": 600}]})");
+  REQUIRE(run_job(jobs, "nightly", {"true"}).exit_code == 0);
+  const auto success = heartbeat_in(jobs / "nightly.json").started_at;
+  REQUIRE(success);
+  REQUIRE(run_job(jobs, "nightly", {"sh", "-c", "exit 3"}).exit_code == 3);
+  const HeartbeatData failed = heartbeat_in(jobs / "nightly.json");
+
+  const RunResult check = ctl({"check", "--config.file", config.string(), "--json"});
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 1);
+  rapidjson::Document json;
+  json.Parse(check.out.c_str());
+  REQUIRE_FALSE(json.HasParseError());
+  REQUIRE(json["processes"].Size() == 1);
+  const auto& job = json["processes"][0];
+  for (const char* key :
+       {"state", "status", "exit_code", "started_at", "last_success", "duration_seconds",
+        "schedule", "timezone", "grace_seconds", "deadline_seconds"}) {
+    INFO(key);
+    REQUIRE(job.HasMember(key));
+  }
+  CHECK(std::string(job["state"].GetString()) == "ERROR_STATUS");
+  CHECK(std::string(job["status"].GetString()) == "failed");
+  CHECK(job["exit_code"].GetInt() == 3);
+  CHECK(std::string(job["started_at"].GetString()) == format_timestamp(*failed.started_at));
+  CHECK(std::string(job["last_success"].GetString()) == format_timestamp(*success));
+  REQUIRE(failed.duration);
+  CHECK(job["duration_seconds"].GetDouble() ==
+        Approx(std::chrono::duration<double>(*failed.duration).count()).margin(1e-6));
+  CHECK(std::string(job["schedule"].GetString()) == "0 2 * * *");
+  CHECK(std::string(job["timezone"].GetString()) == "Europe/Berlin");
+  CHECK(job["grace_seconds"].GetDouble() == 600);
+  // The next 02:00 in Berlin plus the grace: within a day and ten minutes of the run.
+  const double deadline = job["deadline_seconds"].GetDouble();
+  const double ran = to_unix_seconds(failed.timestamp);
+  CHECK(deadline > ran + 600);
+  CHECK(deadline <= ran + 86400 + 3600 + 600);
+  CHECK(std::fmod(deadline - 600, 1800) == 0);  // a whole local hour, whatever the offset
+  if (failed.start_ticks) CHECK(job["start_ticks"].GetUint64() == *failed.start_ticks);
+  CHECK(job.HasMember("start_ticks") == failed.start_ticks.has_value());
 }
 
 TEST_CASE("heartbeatctl run of a command killed by a signal reports 128 + n", "[integration]") {
