@@ -4,6 +4,7 @@ the defences against planted names and symlinks."""
 import datetime
 import errno
 import os
+import pathlib
 import re
 import stat
 import threading
@@ -31,6 +32,11 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def own_start_ticks():
+    with open("/proc/self/stat", "rb") as stat_file:
+        return int(stat_file.read().rsplit(b")", 1)[1].split()[19])
+
+
 def test_beat_writes_the_compact_format_of_the_cpp_writer(tmp_path):
     writer = HeartbeatWriter(heartbeat_dir=tmp_path, process_key="worker")
     writer.beat()
@@ -38,8 +44,7 @@ def test_beat_writes_the_compact_format_of_the_cpp_writer(tmp_path):
     assert match is not None
     assert int(match.group(1)) == os.getpid()
     assert int(match.group(2)) == os.stat("/proc/self/ns/pid").st_ino
-    with open("/proc/self/stat", "rb") as stat_file:
-        assert int(match.group(3)) == int(stat_file.read().rsplit(b")", 1)[1].split()[19])
+    assert int(match.group(3)) == own_start_ticks()
 
 
 def test_identity_fields_are_left_out_when_proc_does_not_tell_them(tmp_path, monkeypatch):
@@ -55,10 +60,76 @@ def test_identity_fields_are_left_out_when_proc_does_not_tell_them(tmp_path, mon
     (fake / "stat").write_bytes(b"7 (a) b) S" + b" 1" * 18 + b" 123 0\n")
     assert writer_module._process_identity(str(fake)) == (4026532841, 123)
     monkeypatch.setattr(writer_module, "_process_identity", lambda _: (None, None))
+    monkeypatch.setattr(writer_module, "_identity_cache", None)
     HeartbeatWriter(tmp_path, "worker").beat()
     data = read_heartbeat(tmp_path / "worker.json")
     assert data.pid_namespace is None and data.start_ticks is None
     assert b"pid_namespace" not in (tmp_path / "worker.json").read_bytes()
+
+
+def test_proc_self_is_read_once_per_process_not_at_every_beat(tmp_path, monkeypatch):
+    reads = []
+
+    def counting(proc_pid_dir):
+        reads.append(proc_pid_dir)
+        return (4026532841, 123)
+
+    monkeypatch.setattr(writer_module, "_process_identity", counting)
+    monkeypatch.setattr(writer_module, "_identity_cache", None)
+    first, second = HeartbeatWriter(tmp_path, "first"), HeartbeatWriter(tmp_path, "second")
+    for _ in range(3):
+        first.beat()
+        second.beat()
+    assert reads == ["/proc/self"]
+    assert read_heartbeat(second.path).start_ticks == 123
+
+
+def test_an_incomplete_identity_is_read_again_at_the_next_beat(tmp_path, monkeypatch):
+    answers = [(None, None), (4026532841, None), (4026532841, 123), (1, 1)]
+    monkeypatch.setattr(writer_module, "_process_identity", lambda _: answers.pop(0))
+    monkeypatch.setattr(writer_module, "_identity_cache", None)
+    writer = HeartbeatWriter(tmp_path, "worker")
+    written = []
+    for _ in range(5):
+        writer.beat()
+        data = read_heartbeat(writer.path)
+        written.append((data.pid_namespace, data.start_ticks))
+    assert written == [(None, None), (4026532841, None)] + [(4026532841, 123)] * 3
+    assert answers == [(1, 1)]
+
+
+def test_an_identity_cached_for_another_pid_is_not_used(tmp_path, monkeypatch):
+    # What a fork that skips Python's at-fork hooks (a raw fork() from C) leaves behind.
+    monkeypatch.setattr(writer_module, "_identity_cache", (os.getpid() + 1, (1, 1)))
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat()
+    assert FILE_FORMAT.fullmatch(pathlib.Path(writer.path).read_bytes()).groups()[1:] == (
+        str(os.stat("/proc/self/ns/pid").st_ino).encode(), str(own_start_ticks()).encode())
+
+
+def test_a_forked_child_writes_its_own_pid_and_start_ticks_not_its_parents(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat()  # the parent's identity is now cached
+    parent = read_heartbeat(writer.path)
+    time.sleep(0.05)  # 5 clock ticks: the child cannot share the parent's start_ticks
+    child = os.fork()
+    if child == 0:
+        status = 2  # an exception must end the child here, not run the rest of pytest in it
+        try:
+            dropped = writer_module._identity_cache is None
+            writer.beat()
+            right = read_heartbeat(writer.path).start_ticks == own_start_ticks()
+            status = 0 if dropped and right else 1
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    data = read_heartbeat(writer.path)
+    assert data.pid == child
+    assert data.start_ticks != parent.start_ticks
+    assert data.pid_namespace == parent.pid_namespace
+    writer.beat()  # and the parent's cache still holds the parent's
+    assert read_heartbeat(writer.path).start_ticks == parent.start_ticks == own_start_ticks()
 
 
 def test_read_heartbeat_sees_exactly_what_beat_wrote(tmp_path):

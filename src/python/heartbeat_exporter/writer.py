@@ -178,8 +178,7 @@ class HeartbeatWriter:
             # Read under the lock so that a later iteration never carries an earlier time.
             now = datetime.datetime.now(datetime.timezone.utc)
             next_iteration = self._iteration + 1 if iteration is None else iteration
-            # Read at every beat: cheap, and right even after a fork() that copied the writer.
-            pid_namespace, start_ticks = _process_identity("/proc/self")
+            pid_namespace, start_ticks = _own_identity()
             data = HeartbeatData(process_key=self._process_key, pid=os.getpid(), timestamp=now,
                                  status=status, iteration=next_iteration,
                                  pid_namespace=pid_namespace, start_ticks=start_ticks)
@@ -211,6 +210,32 @@ def _require_valid_key(key: str) -> None:
         raise ValueError(f'invalid process key "{key}": expected [A-Za-z0-9_.-]{{1,128}} not '
                          'starting with "."')
 
+
+# This process's pid with its (pid_namespace, start_ticks), which stay the same for the life of a
+# process: read once, not at every beat. A child of os.fork() drops it, and a pid that differs
+# from the caller's (a fork that skipped Python's hooks) is not used.
+_identity_cache: Optional[Tuple[int, Tuple[int, int]]] = None
+
+
+def _own_identity() -> Tuple[Optional[int], Optional[int]]:
+    global _identity_cache
+    pid = os.getpid()
+    cached = _identity_cache
+    if cached is not None and cached[0] == pid:
+        return cached[1]
+    pid_namespace, start_ticks = _process_identity("/proc/self")
+    # Kept only when /proc told both: a read that failed (EMFILE, say) is tried at the next beat.
+    if pid_namespace is not None and start_ticks is not None:
+        _identity_cache = (pid, (pid_namespace, start_ticks))
+    return pid_namespace, start_ticks
+
+
+def _forget_identity() -> None:
+    global _identity_cache
+    _identity_cache = None
+
+
+os.register_at_fork(after_in_child=_forget_identity)
 
 _PID_NAMESPACE_LINK = re.compile(r"pid:\[([0-9]{1,20})\]")
 _MAX_PID_STAT_BYTES = 4096  # as the C++ reader of /proc/<pid>/stat
