@@ -659,7 +659,7 @@ def test_a_hostile_previous_heartbeat_passes_nothing_on_and_neither_hangs_nor_ra
     writer = HeartbeatWriter(tmp_path, "job")
     # A FIFO opened for reading without O_NONBLOCK would block here for good: the alarm turns
     # that into a failure.
-    signal.signal(signal.SIGALRM, _timed_out)
+    previous_handler = signal.signal(signal.SIGALRM, _timed_out)
     signal.alarm(10)
     try:
         started = time.monotonic()
@@ -671,6 +671,7 @@ def test_a_hostile_previous_heartbeat_passes_nothing_on_and_neither_hangs_nor_ra
         elapsed = time.monotonic() - started
     finally:
         signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous_handler)
     data = run_heartbeat(writer)
     assert data.status == "running" and data.last_success is None
     assert elapsed < 2, f"start_run took {elapsed:.2f} s"
