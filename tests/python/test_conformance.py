@@ -143,3 +143,36 @@ def test_serialize_heartbeat_writes_the_fixture_bytes(case):
     heartbeat.update(run_fields(heartbeat))
     heartbeat.pop("duration_micros", None)
     assert serialize_heartbeat(HeartbeatData(**heartbeat)) == case["json"].encode("utf-8")
+
+
+def serialized_case(name):
+    (case,) = [case for case in load("serialized.json")["cases"] if case["name"] == name]
+    return case["json"].encode("utf-8")
+
+
+def test_a_run_writes_the_fixture_bytes_that_the_cpp_serializer_writes(tmp_path, monkeypatch):
+    """start_run() and finish_run(3) with the fixture's inputs (pid, identity, clocks, and a
+    previous heartbeat with last_success) write exactly the fixture's bytes, which
+    reader_test checks serialize_heartbeat writes in C++ for the same heartbeat."""
+    from heartbeat_exporter import writer as writer_module
+
+    times = iter([_EPOCH, parse_timestamp("2026-02-05T02:00:00Z"),
+                  parse_timestamp("2026-02-05T02:00:17.25Z")])
+    clock_ns = iter([5 * 10**9, 5 * 10**9 + 17_250_000_999])  # floored to the microsecond
+    monkeypatch.setattr(writer_module, "_now", lambda: next(times))
+    monkeypatch.setattr(writer_module, "_monotonic_ns", lambda: next(clock_ns))
+    monkeypatch.setattr(writer_module, "_process_identity", lambda _: (4026532841, 99))
+    monkeypatch.setattr(writer_module, "_identity_cache", None)
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    writer = HeartbeatWriter(tmp_path, "backup")
+    writer.beat(iteration=5)  # the run's heartbeats are then the writer's sixth and seventh
+    write_heartbeat_file(tmp_path, "backup", HeartbeatData(
+        process_key="backup", pid=1, timestamp=_EPOCH, status="completed",
+        last_success=parse_timestamp("2026-02-04T02:00:00Z")))
+    writer.start_run()
+    assert (tmp_path / "backup.json").read_bytes() == serialized_case(
+        "a run's running heartbeat as start_run writes it: the identity, then started_at and "
+        "last_success")
+    writer.finish_run(3)
+    assert (tmp_path / "backup.json").read_bytes() == serialized_case(
+        "the same run's final heartbeat as finish_run(3) writes it: every field")

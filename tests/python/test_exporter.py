@@ -3,7 +3,8 @@
 8 threads beat 1,000 times each (through 4 writers, so that threads share writers as well as the
 folder) while 16 clients scrape /metrics from another process (scrape_load.py): every scrape must
 call every process healthy, every read of a heartbeat file by this process must succeed (no torn
-file), and the exporter must count no read error. Needs the exporter binary: ctest passes it in
+file), and the exporter must count no read error. And a job's runs (start_run, finish_run) show
+as the exporter shows heartbeatctl run's. Needs the exporter binary: ctest passes it in
 HEARTBEAT_EXPORTER_BINARY.
 """
 
@@ -146,3 +147,33 @@ def test_python_heartbeats_stay_healthy_under_8_writer_threads_and_16_scrapers(e
     # The exporter exports every reason there is, and this package knows each of them.
     assert set(read_errors) == {reason.value for reason in ReadError}
     assert set(read_errors.values()) == {0.0}, read_errors
+
+
+def _series(metrics, family):
+    """{process: value} of one per-process family."""
+    pattern = re.compile(rf'^{family}\{{process="([^"]*)"\}} (\S+)$', re.MULTILINE)
+    return {process: float(value) for process, value in pattern.findall(metrics)}
+
+
+def test_python_job_runs_show_as_completed_healthy_and_failed_with_their_exit_code(exporter):
+    folder, url = exporter
+    completed = HeartbeatWriter(heartbeat_dir=folder, process_key="py_job_completed")
+    completed.start_run()
+    completed.finish_run(0)
+    failed = HeartbeatWriter(heartbeat_dir=folder, process_key="py_job_failed")
+    failed.start_run()
+    failed.finish_run(0)
+    succeeded = read_heartbeat_result(failed.path).heartbeat.started_at
+    failed.start_run()
+    failed.finish_run(3)
+
+    metrics = scrape(url)
+    assert states(metrics) == {"py_job_completed": "healthy", "py_job_failed": "error_status"}
+    assert _series(metrics, "heartbeat_exit_code") == {"py_job_completed": 0.0,
+                                                       "py_job_failed": 3.0}
+    last_success = _series(metrics, "heartbeat_last_success_timestamp_seconds")
+    assert last_success["py_job_failed"] == succeeded.timestamp()
+    completed_run = read_heartbeat_result(completed.path).heartbeat
+    assert last_success["py_job_completed"] == completed_run.started_at.timestamp()
+    durations = _series(metrics, "heartbeat_last_run_duration_seconds")
+    assert durations["py_job_completed"] == completed_run.duration_seconds.total_seconds()

@@ -3,8 +3,11 @@ the defences against planted names and symlinks."""
 
 import datetime
 import errno
+import json
 import os
+import pathlib
 import re
+import signal
 import stat
 import threading
 import time
@@ -13,8 +16,8 @@ import pytest
 
 from conftest import file_names
 from heartbeat_exporter import writer as writer_module
-from heartbeat_exporter.reader import read_heartbeat, read_heartbeat_result
-from heartbeat_exporter.writer import HeartbeatWriter, remove_heartbeat_file
+from heartbeat_exporter.reader import HeartbeatData, read_heartbeat, read_heartbeat_result
+from heartbeat_exporter.writer import HeartbeatWriter, remove_heartbeat_file, write_heartbeat_file
 
 NOBODY = 65534
 # What the C++ writer writes, with the timestamp's form pinned down.
@@ -31,6 +34,11 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def own_start_ticks():
+    with open("/proc/self/stat", "rb") as stat_file:
+        return int(stat_file.read().rsplit(b")", 1)[1].split()[19])
+
+
 def test_beat_writes_the_compact_format_of_the_cpp_writer(tmp_path):
     writer = HeartbeatWriter(heartbeat_dir=tmp_path, process_key="worker")
     writer.beat()
@@ -38,8 +46,7 @@ def test_beat_writes_the_compact_format_of_the_cpp_writer(tmp_path):
     assert match is not None
     assert int(match.group(1)) == os.getpid()
     assert int(match.group(2)) == os.stat("/proc/self/ns/pid").st_ino
-    with open("/proc/self/stat", "rb") as stat_file:
-        assert int(match.group(3)) == int(stat_file.read().rsplit(b")", 1)[1].split()[19])
+    assert int(match.group(3)) == own_start_ticks()
 
 
 def test_identity_fields_are_left_out_when_proc_does_not_tell_them(tmp_path, monkeypatch):
@@ -55,10 +62,76 @@ def test_identity_fields_are_left_out_when_proc_does_not_tell_them(tmp_path, mon
     (fake / "stat").write_bytes(b"7 (a) b) S" + b" 1" * 18 + b" 123 0\n")
     assert writer_module._process_identity(str(fake)) == (4026532841, 123)
     monkeypatch.setattr(writer_module, "_process_identity", lambda _: (None, None))
+    monkeypatch.setattr(writer_module, "_identity_cache", None)
     HeartbeatWriter(tmp_path, "worker").beat()
     data = read_heartbeat(tmp_path / "worker.json")
     assert data.pid_namespace is None and data.start_ticks is None
     assert b"pid_namespace" not in (tmp_path / "worker.json").read_bytes()
+
+
+def test_proc_self_is_read_once_per_process_not_at_every_beat(tmp_path, monkeypatch):
+    reads = []
+
+    def counting(proc_pid_dir):
+        reads.append(proc_pid_dir)
+        return (4026532841, 123)
+
+    monkeypatch.setattr(writer_module, "_process_identity", counting)
+    monkeypatch.setattr(writer_module, "_identity_cache", None)
+    first, second = HeartbeatWriter(tmp_path, "first"), HeartbeatWriter(tmp_path, "second")
+    for _ in range(3):
+        first.beat()
+        second.beat()
+    assert reads == ["/proc/self"]
+    assert read_heartbeat(second.path).start_ticks == 123
+
+
+def test_an_incomplete_identity_is_read_again_at_the_next_beat(tmp_path, monkeypatch):
+    answers = [(None, None), (4026532841, None), (4026532841, 123), (1, 1)]
+    monkeypatch.setattr(writer_module, "_process_identity", lambda _: answers.pop(0))
+    monkeypatch.setattr(writer_module, "_identity_cache", None)
+    writer = HeartbeatWriter(tmp_path, "worker")
+    written = []
+    for _ in range(5):
+        writer.beat()
+        data = read_heartbeat(writer.path)
+        written.append((data.pid_namespace, data.start_ticks))
+    assert written == [(None, None), (4026532841, None)] + [(4026532841, 123)] * 3
+    assert answers == [(1, 1)]
+
+
+def test_an_identity_cached_for_another_pid_is_not_used(tmp_path, monkeypatch):
+    # What a fork that skips Python's at-fork hooks (a raw fork() from C) leaves behind.
+    monkeypatch.setattr(writer_module, "_identity_cache", (os.getpid() + 1, (1, 1)))
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat()
+    assert FILE_FORMAT.fullmatch(pathlib.Path(writer.path).read_bytes()).groups()[1:] == (
+        str(os.stat("/proc/self/ns/pid").st_ino).encode(), str(own_start_ticks()).encode())
+
+
+def test_a_forked_child_writes_its_own_pid_and_start_ticks_not_its_parents(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "worker")
+    writer.beat()  # the parent's identity is now cached
+    parent = read_heartbeat(writer.path)
+    time.sleep(0.05)  # 5 clock ticks: the child cannot share the parent's start_ticks
+    child = os.fork()
+    if child == 0:
+        status = 2  # an exception must end the child here, not run the rest of pytest in it
+        try:
+            dropped = writer_module._identity_cache is None
+            writer.beat()
+            right = read_heartbeat(writer.path).start_ticks == own_start_ticks()
+            status = 0 if dropped and right else 1
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    data = read_heartbeat(writer.path)
+    assert data.pid == child
+    assert data.start_ticks != parent.start_ticks
+    assert data.pid_namespace == parent.pid_namespace
+    writer.beat()  # and the parent's cache still holds the parent's
+    assert read_heartbeat(writer.path).start_ticks == parent.start_ticks == own_start_ticks()
 
 
 def test_read_heartbeat_sees_exactly_what_beat_wrote(tmp_path):
@@ -357,3 +430,272 @@ def test_as_root_a_symlink_that_only_root_could_plant_is_followed(tmp_path):
     writer = HeartbeatWriter(tmp_path / "link", "worker")
     writer.beat()
     assert file_names(target) == ["worker.json"]
+
+
+# --- a job's runs: start_run() and finish_run(exit_code), as the C++ writer's
+
+# What the C++ writer writes for a run's final heartbeat, in its field order.
+FINAL_FORMAT = re.compile(
+    rb'\{"process_key":"job","pid":\d+,"timestamp":"[^"]{32}","status":"(completed|failed)",'
+    rb'"iteration":\d+,"pid_namespace":\d+,"start_ticks":\d+,"exit_code":(\d+),'
+    rb'"started_at":"[^"]{32}","duration_seconds":\d+\.\d{6}(?:,"last_success":"[^"]{32}")?\}')
+RUNNING_FORMAT = re.compile(
+    rb'\{"process_key":"job","pid":\d+,"timestamp":"[^"]{32}","status":"running",'
+    rb'"iteration":\d+,"pid_namespace":\d+,"start_ticks":\d+,'
+    rb'"started_at":"[^"]{32}"(?:,"last_success":"[^"]{32}")?\}')
+LAST_SUCCESS = datetime.datetime(2026, 2, 4, 2, 0, tzinfo=datetime.timezone.utc)
+
+
+def run_heartbeat(writer):
+    """The heartbeat file as read, checked against the C++ writer's form."""
+    content = pathlib.Path(writer.path).read_bytes()
+    assert RUNNING_FORMAT.fullmatch(content) or FINAL_FORMAT.fullmatch(content), content
+    return read_heartbeat(writer.path)
+
+
+def write_previous(folder, **fields):
+    """A heartbeat left at job.json by an earlier run (of heartbeatctl, say)."""
+    write_heartbeat_file(folder, "job", HeartbeatData(
+        process_key="job", pid=1, timestamp=now(), status="completed", **fields))
+
+
+def test_start_run_writes_running_with_its_start_and_no_last_success_on_a_first_run(tmp_path):
+    writer = HeartbeatWriter(tmp_path / "new", "job")
+    before = now()
+    writer.start_run()
+    data = run_heartbeat(writer)
+    assert data.status == "running" and data.pid == os.getpid() and data.iteration == 1
+    assert before <= data.started_at == data.timestamp <= now()
+    assert data.last_success is None and data.exit_code is None
+    assert data.duration_seconds is None
+
+
+def test_finish_run_0_writes_completed_with_this_run_as_last_success(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "job")
+    write_previous(tmp_path, last_success=LAST_SUCCESS)
+    writer.start_run()
+    started = run_heartbeat(writer)
+    assert started.last_success == LAST_SUCCESS  # carried forward
+    time.sleep(0.01)
+    writer.finish_run(0)
+    data = run_heartbeat(writer)
+    assert (data.status, data.exit_code, data.iteration) == ("completed", 0, 2)
+    assert data.started_at == data.last_success == started.started_at
+    assert datetime.timedelta(seconds=0.01) <= data.duration_seconds
+    assert data.duration_seconds <= data.timestamp - data.started_at
+    assert data.pid_namespace is not None and data.start_ticks is not None
+
+
+@pytest.mark.parametrize("exit_code", [1, 3, 127, 143, 255])
+def test_finish_run_with_another_code_writes_failed_and_keeps_the_last_success(
+        tmp_path, exit_code):
+    writer = HeartbeatWriter(tmp_path, "job")
+    writer.start_run()
+    writer.finish_run(0)
+    succeeded = read_heartbeat(writer.path).started_at
+    writer.start_run()
+    assert run_heartbeat(writer).last_success == succeeded
+    writer.finish_run(exit_code)
+    data = run_heartbeat(writer)
+    assert (data.status, data.exit_code, data.iteration) == ("failed", exit_code, 4)
+    assert data.last_success == succeeded < data.started_at
+    writer.start_run()  # a failed run carries the last success on too
+    assert run_heartbeat(writer).last_success == succeeded
+
+
+def test_a_failed_first_run_has_no_last_success(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "job")
+    writer.start_run()
+    writer.finish_run(3)
+    assert run_heartbeat(writer).last_success is None
+    assert b"last_success" not in pathlib.Path(writer.path).read_bytes()
+
+
+@pytest.mark.parametrize("exit_code,error", [
+    (-1, ValueError), (256, ValueError), (2**64, ValueError),
+    (True, TypeError), (0.0, TypeError), ("0", TypeError), (None, TypeError)])
+def test_an_exit_code_outside_0_to_255_raises_and_the_run_goes_on(tmp_path, exit_code, error):
+    writer = HeartbeatWriter(tmp_path, "job")
+    writer.start_run()
+    before = pathlib.Path(writer.path).read_bytes()
+    with pytest.raises(error, match="exit code"):
+        writer.finish_run(exit_code)
+    assert pathlib.Path(writer.path).read_bytes() == before
+    assert writer.iteration == 1
+    writer.finish_run(0)
+    assert run_heartbeat(writer).status == "completed"
+
+
+def test_finish_run_without_a_run_in_progress_raises_runtime_error(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "job")
+    with pytest.raises(RuntimeError, match="without a run in progress"):
+        writer.finish_run(0)
+    writer.start_run()
+    writer.finish_run(0)
+    with pytest.raises(RuntimeError, match="without a run in progress"):
+        writer.finish_run(0)
+    assert file_names(tmp_path) == ["job.json"] and writer.iteration == 2
+
+
+def test_beats_during_a_run_keep_its_fields_and_beats_after_it_do_not(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "job")
+    write_previous(tmp_path, last_success=LAST_SUCCESS)
+    writer.start_run()
+    started = run_heartbeat(writer).started_at
+    for iteration in (2, 3):
+        writer.beat()
+        data = run_heartbeat(writer)
+        assert (data.status, data.iteration) == ("running", iteration)
+        assert (data.started_at, data.last_success) == (started, LAST_SUCCESS)
+        assert data.timestamp >= started and data.exit_code is None
+    writer.beat("error")  # any status, as in C++
+    assert read_heartbeat(writer.path).started_at == started
+    writer.finish_run(0)
+    writer.beat()
+    data = read_heartbeat(writer.path)
+    assert (data.started_at, data.last_success, data.exit_code) == (None, None, None)
+    assert b"started_at" not in pathlib.Path(writer.path).read_bytes()
+
+
+def test_a_running_heartbeat_left_by_a_killed_run_carries_its_last_success(tmp_path):
+    killed = HeartbeatWriter(tmp_path, "job")
+    write_previous(tmp_path, last_success=LAST_SUCCESS)
+    killed.start_run()  # and never finished
+    fresh = HeartbeatWriter(tmp_path, "job")
+    fresh.start_run()
+    assert run_heartbeat(fresh).last_success == LAST_SUCCESS
+
+
+def test_a_run_whose_first_write_fails_is_not_started(tmp_path):
+    (tmp_path / "job.json").mkdir()  # the rename over it fails
+    writer = HeartbeatWriter(tmp_path, "job")
+    with pytest.raises(OSError):
+        writer.start_run()
+    assert writer.iteration == 0
+    with pytest.raises(RuntimeError):
+        writer.finish_run(0)
+    assert file_names(tmp_path) == ["job.json"]
+
+
+def test_a_final_write_that_fails_leaves_the_run_in_progress(tmp_path):
+    writer = HeartbeatWriter(tmp_path, "job")
+    writer.start_run()
+    started = read_heartbeat(writer.path).started_at
+    os.unlink(writer.path)
+    os.mkdir(writer.path)
+    with pytest.raises(OSError):
+        writer.finish_run(0)
+    os.rmdir(writer.path)
+    writer.finish_run(0)
+    data = run_heartbeat(writer)
+    assert (data.status, data.started_at, data.iteration) == ("completed", started, 2)
+
+
+def test_a_duration_longer_than_1e9_seconds_is_written_as_1e9(tmp_path, monkeypatch):
+    clock = [0]
+    monkeypatch.setattr(writer_module, "_monotonic_ns", lambda: clock[0])
+    writer = HeartbeatWriter(tmp_path, "job")
+    writer.start_run()
+    clock[0] = 2 * 10**18  # 63 years on
+    writer.finish_run(0)
+    assert b'"duration_seconds":1000000000.000000,' in pathlib.Path(writer.path).read_bytes()
+    clock[0] = 0
+    writer.start_run()
+    clock[0] = 1999  # 1.999 microseconds: cut, as the C++ writer floors
+    writer.finish_run(0)
+    assert b'"duration_seconds":0.000001,' in pathlib.Path(writer.path).read_bytes()
+
+
+# A valid heartbeat with a last_success that a hostile file must not pass on.
+_CARRIED = ('{"pid":1,"timestamp":"2026-02-05T02:00:00+00:00","status":"completed",'
+            '"last_success":"2026-02-04T02:00:00+00:00"}')
+
+
+def _plant(folder, kind):
+    path = folder / "job.json"
+    elsewhere = folder / "elsewhere"
+    elsewhere.mkdir()
+    if kind == "symlink to a valid heartbeat":
+        (elsewhere / "valid.json").write_text(_CARRIED)
+        path.symlink_to(elsewhere / "valid.json")
+    elif kind == "symlink to a FIFO":
+        os.mkfifo(elsewhere / "fifo")
+        path.symlink_to(elsewhere / "fifo")
+    elif kind == "FIFO":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "10 MB, a valid heartbeat padded":
+        path.write_text(_CARRIED + " " * 10_000_000)
+    elif kind == "10 MB of nesting":
+        path.write_text("[" * 5_000_000 + "]" * 5_000_000)
+    elif kind == "60,000 deep, under 64 KiB":
+        path.write_text("[" * 30_000 + "]" * 30_000)
+    elif kind == "deep nesting in the last_success field":
+        path.write_text(_CARRIED.replace('"2026-02-04T02:00:00+00:00"', "[" * 30_000 + "]" * 30_000))
+    elif kind.startswith("wrong field: "):
+        field, value = kind[len("wrong field: "):].split("=", 1)
+        document = json.loads(_CARRIED)
+        document[field] = json.loads(value)
+        path.write_text(json.dumps(document))
+    else:
+        raise AssertionError(kind)
+
+
+HOSTILE_PREVIOUS = [
+    "symlink to a valid heartbeat", "symlink to a FIFO", "FIFO", "folder",
+    "10 MB, a valid heartbeat padded", "10 MB of nesting", "60,000 deep, under 64 KiB",
+    "deep nesting in the last_success field",
+    "wrong field: last_success=1770170400", "wrong field: last_success=\"yesterday\"",
+    "wrong field: last_success=[\"2026-02-04T02:00:00+00:00\"]", "wrong field: pid=\"1\"",
+    "wrong field: status=null", "wrong field: exit_code=256", "wrong field: duration_seconds=-1",
+]
+
+
+@pytest.mark.parametrize("kind", HOSTILE_PREVIOUS)
+def test_a_hostile_previous_heartbeat_passes_nothing_on_and_neither_hangs_nor_raises(
+        tmp_path, kind):
+    _plant(tmp_path, kind)
+    writer = HeartbeatWriter(tmp_path, "job")
+    # A FIFO opened for reading without O_NONBLOCK would block here for good: the alarm turns
+    # that into a failure.
+    previous_handler = signal.signal(signal.SIGALRM, _timed_out)
+    signal.alarm(10)
+    try:
+        started = time.monotonic()
+        if kind == "folder":
+            with pytest.raises(OSError):  # carries nothing, and the rename fails
+                writer.start_run()
+            return
+        writer.start_run()
+        elapsed = time.monotonic() - started
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous_handler)
+    data = run_heartbeat(writer)
+    assert data.status == "running" and data.last_success is None
+    assert elapsed < 2, f"start_run took {elapsed:.2f} s"
+    assert not (tmp_path / "job.json").is_symlink()  # replaced, never written through
+    if kind == "symlink to a valid heartbeat":
+        assert (tmp_path / "elsewhere" / "valid.json").read_text() == _CARRIED
+
+
+def _timed_out(signum, frame):
+    raise AssertionError("start_run blocked on the previous heartbeat")
+
+
+def test_the_same_previous_heartbeat_as_a_regular_file_is_carried(tmp_path):
+    # The control for the hostile cases: what they hold is carried when it is a plain file.
+    (tmp_path / "job.json").write_text(_CARRIED)
+    writer = HeartbeatWriter(tmp_path, "job")
+    writer.start_run()
+    assert run_heartbeat(writer).last_success == LAST_SUCCESS
+
+
+def test_an_unreadable_heartbeat_folder_carries_nothing_and_the_write_reports_it(tmp_path):
+    folder = tmp_path / "not_a_folder"
+    folder.write_text(_CARRIED)
+    writer = HeartbeatWriter(folder, "job")
+    with pytest.raises(OSError) as raised:
+        writer.start_run()
+    assert raised.value.filename == str(folder)

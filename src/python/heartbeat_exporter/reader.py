@@ -84,8 +84,9 @@ class ReadError(enum.Enum):
     MISSING = "missing"  # the file does not exist
     UNREADABLE = "unreadable"  # open or read failed (permissions, I/O error, ...)
     NOT_REGULAR_FILE = "not_regular_file"  # FIFO, device, socket, folder
-    # A symlink in a heartbeat folder that does not follow them: the exporter's verdict only;
-    # read_heartbeat(path) follows symlinks, as the exporter does for a configured heartbeat_path.
+    # A symlink in a heartbeat folder that does not follow them: the exporter's verdict, and the
+    # writer's for a key's previous heartbeat (start_run); read_heartbeat(path) follows symlinks,
+    # as the exporter does for a configured heartbeat_path.
     SYMLINK = "symlink"
     TOO_LARGE = "too_large"  # larger than MAX_HEARTBEAT_BYTES
     INVALID_JSON = "invalid_json"  # not well-formed JSON
@@ -126,10 +127,22 @@ def read_heartbeat_result(path: Union[str, "os.PathLike[str]"]) -> ReadResult:
     opened with O_NONBLOCK and checked with fstat before it is read.
     """
     name = os.fspath(path)
-    quoted = f'"{name}"'
+    return _read_heartbeat_file(name, name, dir_fd=None, follow_symlinks=True)
+
+
+def _read_heartbeat_file(name: str, path: str, dir_fd: Optional[int],
+                         follow_symlinks: bool) -> ReadResult:
+    """read_heartbeat_result for name in the folder open as dir_fd (None: name is a path), with
+    path naming it in messages. Without follow_symlinks, a symlink at name is never opened (the
+    writer's read of a key's previous heartbeat, as the C++ HeartbeatFolder::read)."""
+    quoted = f'"{path}"'
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        fd = os.open(name, flags if follow_symlinks else flags | os.O_NOFOLLOW, dir_fd=dir_fd)
     except OSError as error:
+        if not follow_symlinks and error.errno == errno.ELOOP:
+            return _fail(ReadError.SYMLINK,
+                         f"heartbeat file {quoted} is a symbolic link and is not followed")
         message = f"opening heartbeat file {quoted}: {os.strerror(error.errno)}"
         # ENOTDIR means a parent is a regular file, so the heartbeat cannot exist either.
         if error.errno in (errno.ENOENT, errno.ENOTDIR):

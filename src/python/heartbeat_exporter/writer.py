@@ -6,6 +6,12 @@
     writer.beat()  # status "running", iteration 1, 2, 3, ...
     writer.stop()  # removes the heartbeat file on a clean shutdown
 
+A job (a program that runs, finishes and exits) reports its runs:
+
+    writer.start_run()            # "running", with started_at and last_success
+    writer.beat()                 # during a long run, as a daemon beats
+    writer.finish_run(exit_code)  # "completed" (0) or "failed", with the exit code
+
 The file is byte for byte what the C++ HeartbeatWriter writes for the same heartbeat.
 """
 
@@ -17,10 +23,16 @@ import re
 import secrets
 import stat
 import threading
+import time
 from types import TracebackType
-from typing import Callable, List, Optional, Tuple, Type, Union
+from typing import Callable, Dict, List, Optional, Tuple, Type, Union
 
-from heartbeat_exporter.reader import MAX_DURATION_SECONDS, MAX_EXIT_CODE, HeartbeatData
+from heartbeat_exporter.reader import (
+    MAX_DURATION_SECONDS,
+    MAX_EXIT_CODE,
+    HeartbeatData,
+    _read_heartbeat_file,
+)
 from heartbeat_exporter.timestamp import format_timestamp
 
 __all__ = [
@@ -132,10 +144,11 @@ class HeartbeatWriter:
     Each beat() writes the current time (UTC, microseconds), this process's pid, the status, an
     iteration counter that starts at 1 and grows by one per beat, and, where /proc tells them,
     this process's pid namespace and start ticks (so that an exporter in another pid namespace
-    finds it). Safe to call from several
-    threads. As a context manager, it stops (removes the heartbeat) when the block ends
-    normally; when the block raises, the last heartbeat stays, so that the process shows as
-    dead (STALE_PID) or hung (TIMED_OUT) rather than as cleanly stopped (NO_HEARTBEAT).
+    finds it). A job reports its runs with start_run() and finish_run(exit_code), as the C++
+    writer and heartbeatctl run do. Safe to call from several threads. As a context manager,
+    it stops (removes the heartbeat) when the block ends normally; when the block raises, the
+    last heartbeat stays, so that the process shows as dead (STALE_PID) or hung (TIMED_OUT)
+    rather than as cleanly stopped (NO_HEARTBEAT).
     """
 
     def __init__(self, heartbeat_dir: PathType, process_key: str) -> None:
@@ -146,6 +159,7 @@ class HeartbeatWriter:
         self._path = heartbeat_file_path(self._dir, process_key)
         self._lock = threading.Lock()
         self._iteration = 0
+        self._run: Optional[_JobRun] = None  # the run in progress, if any
 
     @property
     def path(self) -> str:
@@ -175,17 +189,67 @@ class HeartbeatWriter:
         if iteration is not None and not (type(iteration) is int and 0 <= iteration < _UINT64_END):
             raise ValueError(f"iteration must be an integer in 0..2**64-1, not {iteration!r}")
         with self._lock:
-            # Read under the lock so that a later iteration never carries an earlier time.
-            now = datetime.datetime.now(datetime.timezone.utc)
             next_iteration = self._iteration + 1 if iteration is None else iteration
-            # Read at every beat: cheap, and right even after a fork() that copied the writer.
-            pid_namespace, start_ticks = _process_identity("/proc/self")
-            data = HeartbeatData(process_key=self._process_key, pid=os.getpid(), timestamp=now,
-                                 status=status, iteration=next_iteration,
-                                 pid_namespace=pid_namespace, start_ticks=start_ticks)
-            write_heartbeat_file(self._dir, self._process_key, data)
-            # Committed only after the write, so a failed beat leaves no gap in the sequence.
-            self._iteration = next_iteration
+            run_fields = self._run.fields() if self._run is not None else {}
+            # The time is read under the lock so that a later iteration never has an earlier one.
+            self._write(_now(), next_iteration, status=status, **run_fields)
+
+    def start_run(self) -> None:
+        """Starts a run: writes a "running" heartbeat that also holds the run's start
+        (started_at) and the start of the latest successful run (last_success, carried forward
+        from the heartbeat the key had before, when that is a valid heartbeat; it is read as the
+        C++ writer reads it: never through a symlink, never blocking, at most 64 KiB). Each
+        beat() until finish_run() holds them too. A run already in progress is replaced.
+
+        Raises OSError when the write fails (see write_heartbeat_file); the run is then not
+        started.
+        """
+        with self._lock:
+            previous = self._previous_heartbeat()
+            run = _JobRun(started_at=_now(), started_ns=_monotonic_ns(),
+                          last_success=previous.last_success if previous is not None else None)
+            self._write(run.started_at, self._iteration + 1, status="running", **run.fields())
+            self._run = run
+
+    def finish_run(self, exit_code: int) -> None:
+        """Ends the run with the job's exit code (0..255, 128 + n for signal n): writes its final
+        heartbeat, "completed" for 0 and "failed" otherwise, with exit_code, started_at,
+        duration_seconds and last_success (this run's start when it succeeded). The exporter
+        does not pid-check a final heartbeat: its process is meant to be gone.
+
+        Raises RuntimeError without a run in progress, TypeError for an exit code that is not
+        an int, ValueError for one outside 0..255, and OSError when the write fails; the run
+        then stays in progress.
+        """
+        ended_ns = _monotonic_ns()
+        with self._lock:
+            if self._run is None:
+                raise RuntimeError("finish_run() without a run in progress (start_run())")
+            self._write(_now(), self._iteration + 1, **self._run.final_fields(exit_code, ended_ns))
+            self._run = None
+
+    def _write(self, timestamp: datetime.datetime, iteration: int, **fields: object) -> None:
+        """Writes a heartbeat about the calling process; the caller holds the lock."""
+        pid_namespace, start_ticks = _own_identity()
+        data = HeartbeatData(process_key=self._process_key, pid=os.getpid(), timestamp=timestamp,
+                             iteration=iteration, pid_namespace=pid_namespace,
+                             start_ticks=start_ticks, **fields)  # type: ignore[arg-type]
+        write_heartbeat_file(self._dir, self._process_key, data)
+        # Committed only after the write, so a failed beat leaves no gap in the sequence.
+        self._iteration = iteration
+
+    def _previous_heartbeat(self) -> Optional[HeartbeatData]:
+        """The key's valid heartbeat before a run, if any; a folder that cannot be opened has
+        none, and neither has a symlink, FIFO, oversized or invalid file at the key."""
+        try:
+            folder = _open_folder(self._dir, create=False)
+        except OSError:
+            return None
+        try:
+            return _read_heartbeat_file(self._process_key + ".json", self._path, dir_fd=folder,
+                                        follow_symlinks=False).heartbeat
+        finally:
+            os.close(folder)
 
     def stop(self) -> None:
         """Removes the heartbeat file, for a clean shutdown: the process then shows as
@@ -211,6 +275,65 @@ def _require_valid_key(key: str) -> None:
         raise ValueError(f'invalid process key "{key}": expected [A-Za-z0-9_.-]{{1,128}} not '
                          'starting with "."')
 
+
+# The clocks: plain fields so that a test can pin a run's times.
+_now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.timezone.utc)
+# A run's duration is measured on this clock, which no step of the system clock moves.
+_monotonic_ns: Callable[[], int] = time.monotonic_ns
+
+_LONGEST_RUN = datetime.timedelta(seconds=MAX_DURATION_SECONDS)
+
+
+@dataclasses.dataclass(frozen=True)
+class _JobRun:
+    """A job's run in progress, as its heartbeats tell it (the C++ writer's detail::JobRun)."""
+
+    started_at: datetime.datetime
+    started_ns: int  # on _monotonic_ns
+    last_success: Optional[datetime.datetime]
+
+    def fields(self) -> Dict[str, object]:
+        """What a heartbeat written during the run holds besides the beat's own fields."""
+        return {"started_at": self.started_at, "last_success": self.last_success}
+
+    def final_fields(self, exit_code: int, ended_ns: int) -> Dict[str, object]:
+        """The fields of the run's final heartbeat, the run having ended at ended_ns."""
+        if type(exit_code) is not int:
+            raise TypeError(f"exit code must be an int, not {type(exit_code).__name__}")
+        if not 0 <= exit_code <= MAX_EXIT_CODE:
+            raise ValueError(f"exit code {exit_code} is outside 0..{MAX_EXIT_CODE}")
+        succeeded = exit_code == 0
+        duration = datetime.timedelta(microseconds=(ended_ns - self.started_ns) // 1000)
+        return {"status": "completed" if succeeded else "failed", "exit_code": exit_code,
+                "started_at": self.started_at, "duration_seconds": min(duration, _LONGEST_RUN),
+                "last_success": self.started_at if succeeded else self.last_success}
+
+
+# This process's pid with its (pid_namespace, start_ticks), which stay the same for the life of a
+# process: read once, not at every beat. A child of os.fork() drops it, and a pid that differs
+# from the caller's (a fork that skipped Python's hooks) is not used.
+_identity_cache: Optional[Tuple[int, Tuple[int, int]]] = None
+
+
+def _own_identity() -> Tuple[Optional[int], Optional[int]]:
+    global _identity_cache
+    pid = os.getpid()
+    cached = _identity_cache
+    if cached is not None and cached[0] == pid:
+        return cached[1]
+    pid_namespace, start_ticks = _process_identity("/proc/self")
+    # Kept only when /proc told both: a read that failed (EMFILE, say) is tried at the next beat.
+    if pid_namespace is not None and start_ticks is not None:
+        _identity_cache = (pid, (pid_namespace, start_ticks))
+    return pid_namespace, start_ticks
+
+
+def _forget_identity() -> None:
+    global _identity_cache
+    _identity_cache = None
+
+
+os.register_at_fork(after_in_child=_forget_identity)
 
 _PID_NAMESPACE_LINK = re.compile(r"pid:\[([0-9]{1,20})\]")
 _MAX_PID_STAT_BYTES = 4096  # as the C++ reader of /proc/<pid>/stat
