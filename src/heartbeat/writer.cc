@@ -422,12 +422,27 @@ HeartbeatWriter::~HeartbeatWriter() = default;
 
 namespace {
 
-// A heartbeat about the calling process, with its pid namespace and start ticks read from
-// /proc/self at every call: cheap, and right even after a fork() that copied the writer.
+// The calling process's pid namespace and start ticks, read from /proc/self once per process
+// and thread: neither changes while the process lives. Kept with the pid it belongs to, so that
+// the child of a fork() reads its own; a read that missed either field is tried again next time.
+// (Per thread rather than behind a lock: a lock held by another thread at fork() would stay held
+// in the child.)
+detail::ProcessIdentity own_identity(pid_t pid) {
+  thread_local pid_t cached_pid = 0;
+  thread_local detail::ProcessIdentity cached;
+  if (cached_pid != pid || !cached.pid_namespace || !cached.start_ticks) {
+    cached = detail::read_process_identity("/proc/self");
+    cached_pid = pid;
+  }
+  return cached;
+}
+
+// A heartbeat about the calling process.
 HeartbeatData own_heartbeat(const std::string& key, Timestamp timestamp, std::string_view status,
                             std::uint64_t iteration) {
-  HeartbeatData data{key, ::getpid(), timestamp, std::string(status), iteration};
-  const detail::ProcessIdentity identity = detail::read_process_identity("/proc/self");
+  const pid_t pid = ::getpid();
+  HeartbeatData data{key, pid, timestamp, std::string(status), iteration};
+  const detail::ProcessIdentity identity = own_identity(pid);
   data.pid_namespace = identity.pid_namespace;
   data.start_ticks = identity.start_ticks;
   return data;

@@ -275,6 +275,43 @@ TEST_CASE("HeartbeatWriter writes this process's pid namespace and start ticks f
   CHECK(result.heartbeat->start_ticks == std::stoull(field));
 }
 
+TEST_CASE("the child of a fork() writes its own pid and start ticks through the parent's writer") {
+  TempDir dir;
+  HeartbeatWriter writer(dir.path(), "my_server");
+  writer.beat();  // the parent's identity is read, and kept
+  const auto parent = read_heartbeat(writer.path());
+  REQUIRE(parent.ok());
+  // Two start ticks (10 ms each) after the parent's, even in a test runner started just now.
+  std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  const std::string report = testing::run_in_child([&]() -> std::string {
+    writer.beat();
+    const auto child = read_heartbeat(writer.path());
+    if (!child.ok()) return "unreadable";
+    std::ifstream stat_file("/proc/self/stat");
+    std::string line;
+    std::getline(stat_file, line);
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string field;
+    for (int n = 3; n <= 22; ++n) fields >> field;
+    return std::to_string(child.heartbeat->pid == ::getpid()) + " " +
+           std::to_string(child.heartbeat->start_ticks.value_or(0)) + " " + field;
+  });
+  std::istringstream words(report);
+  std::string same_pid, written, actual;
+  words >> same_pid >> written >> actual;
+  INFO(report);
+  CHECK(same_pid == "1");
+  CHECK(written == actual);
+  // A value kept from the parent would show here.
+  REQUIRE(parent.heartbeat->start_ticks);
+  CHECK(written != std::to_string(*parent.heartbeat->start_ticks));
+  writer.beat();  // and the parent still writes its own
+  const auto again = read_heartbeat(writer.path());
+  REQUIRE(again.ok());
+  CHECK(again.heartbeat->pid == ::getpid());
+  CHECK(again.heartbeat->start_ticks == parent.heartbeat->start_ticks);
+}
+
 TEST_CASE("serialize_heartbeat writes pid_namespace and start_ticks last, and only when set") {
   HeartbeatData data = sample_heartbeat();
   data.start_ticks = 77;
