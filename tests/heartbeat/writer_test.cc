@@ -257,6 +257,18 @@ TEST_CASE("HeartbeatWriter round trip: read_heartbeat sees exactly what beat() w
   CHECK(writer.iteration() == 1);
 }
 
+// Field 22 of /proc/self/stat, the start time in clock ticks, read here rather than with the
+// code under test.
+std::string own_start_ticks() {
+  std::ifstream stat_file("/proc/self/stat");
+  std::string line;
+  std::getline(stat_file, line);
+  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  std::string field;
+  for (int n = 3; n <= 22; ++n) fields >> field;
+  return field;
+}
+
 TEST_CASE("HeartbeatWriter writes this process's pid namespace and start ticks from /proc") {
   TempDir dir;
   HeartbeatWriter writer(dir.path(), "my_server");
@@ -266,13 +278,7 @@ TEST_CASE("HeartbeatWriter writes this process's pid namespace and start ticks f
   struct stat ns {};
   REQUIRE(::stat("/proc/self/ns/pid", &ns) == 0);
   CHECK(result.heartbeat->pid_namespace == std::uint64_t{ns.st_ino});
-  std::ifstream stat_file("/proc/self/stat");
-  std::string line;
-  std::getline(stat_file, line);
-  std::istringstream fields(line.substr(line.rfind(')') + 2));
-  std::string field;
-  for (int n = 3; n <= 22; ++n) fields >> field;
-  CHECK(result.heartbeat->start_ticks == std::stoull(field));
+  CHECK(result.heartbeat->start_ticks == std::stoull(own_start_ticks()));
 }
 
 TEST_CASE("the child of a fork() writes its own pid and start ticks through the parent's writer") {
@@ -287,14 +293,8 @@ TEST_CASE("the child of a fork() writes its own pid and start ticks through the 
     writer.beat();
     const auto child = read_heartbeat(writer.path());
     if (!child.ok()) return "unreadable";
-    std::ifstream stat_file("/proc/self/stat");
-    std::string line;
-    std::getline(stat_file, line);
-    std::istringstream fields(line.substr(line.rfind(')') + 2));
-    std::string field;
-    for (int n = 3; n <= 22; ++n) fields >> field;
     return std::to_string(child.heartbeat->pid == ::getpid()) + " " +
-           std::to_string(child.heartbeat->start_ticks.value_or(0)) + " " + field;
+           std::to_string(child.heartbeat->start_ticks.value_or(0)) + " " + own_start_ticks();
   });
   std::istringstream words(report);
   std::string same_pid, written, actual;
